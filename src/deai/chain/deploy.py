@@ -1,0 +1,81 @@
+"""Deploy every deai contract, wired together, in one call; read and write the deployment file.
+
+The deployment file (JSON) names the chain id, RPC URL, each contract's address and the
+block of deployment; the devnet writes it under its data directory and every other
+component finds the contracts through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from deai.chain.compile import compile_contract
+from deai.chain.rpc import deploy
+from deai.errors import ChainError
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain_id: int
+    rpc_url: str
+    block: int
+    deployer: str
+    contracts: dict[str, str] = field(default_factory=dict)
+
+    def address(self, name: str) -> str:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            raise ChainError(
+                f"contract {name!r} is not in this deployment",
+                hint=f"deployed: {', '.join(self.contracts) or 'none'}; redeploy with `deai devnet reset`",
+            ) from None
+
+    def contract(self, w3: Web3, name: str) -> Contract:
+        return w3.eth.contract(address=self.address(name), abi=compile_contract(name).abi)  # type: ignore[arg-type]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(self), handle, indent=2)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+            return cls(**data)
+        except FileNotFoundError:
+            raise ChainError(
+                f"no deployment file at {path}", hint="start the devnet with `deai devnet up`"
+            ) from None
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ChainError(
+                f"deployment file {path} is damaged: {exc}", hint="run `deai devnet reset`"
+            ) from None
+
+    def with_rpc_url(self, rpc_url: str) -> Deployment:
+        return Deployment(self.chain_id, rpc_url, self.block, self.deployer, dict(self.contracts))
+
+
+def deploy_protocol(w3: Web3, deployer: LocalAccount, rpc_url: str) -> Deployment:
+    """Deploy all deai contracts from ``deployer`` and wire them together."""
+    token, receipt = deploy(w3, deployer, compile_contract("Token"), "deai devnet token", "DEAI")
+    contracts = {"Token": token}
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        rpc_url=rpc_url,
+        block=int(receipt["blockNumber"]),
+        deployer=deployer.address,
+        contracts=contracts,
+    )

@@ -1,0 +1,66 @@
+"""``deai devnet``: the embedded local chain with the deai contracts deployed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deai.chain.devnet import Devnet
+from deai.cli.common import JsonOption, console, emit, state
+from deai.units import format_tokens
+
+app = typer.Typer(help="The local devnet: anvil plus the deai contracts.", no_args_is_help=True)
+
+
+@app.command("up")
+def up(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the devnet (restoring its saved state), deploy contracts and fund demo accounts."""
+    deployment = Devnet(state(ctx).config).up(port=port)
+    data = {"rpc_url": deployment.rpc_url, "chain_id": deployment.chain_id, "contracts": deployment.contracts}
+    emit(data, as_json, lambda: console.print(
+        f"devnet up at [bold]{deployment.rpc_url}[/] (chain {deployment.chain_id}); "
+        f"{len(deployment.contracts)} contracts"
+    ))
+
+
+@app.command("down")
+def down(ctx: typer.Context) -> None:
+    """Stop the devnet; its state is kept for the next `up`."""
+    Devnet(state(ctx).config).down()
+    console.print("devnet stopped; state kept")
+
+
+@app.command("reset")
+def reset(ctx: typer.Context) -> None:
+    """Stop the devnet and forget its chain state and deployment."""
+    Devnet(state(ctx).config).reset()
+    console.print("devnet reset: the next `deai devnet up` starts a fresh chain")
+
+
+@app.command("status")
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Block height, contracts, accounts and balances."""
+    result = Devnet(state(ctx).config).status()
+
+    def render() -> None:
+        if not result.running:
+            console.print("devnet: [red]not running[/] (start it with `deai devnet up`)")
+            return
+        console.print(f"devnet [green]running[/] at {result.rpc_url}, chain {result.chain_id}, "
+                      f"block {result.block}")
+        contracts = Table("contract", "address", title="contracts")
+        for name, address in (result.deployment.contracts.items() if result.deployment else []):
+            contracts.add_row(name, address)
+        console.print(contracts)
+        accounts = Table("role", "address", "ETH", "DEAI", title="accounts")
+        for b in result.balances:
+            accounts.add_row(b.role, b.address, f"{b.eth_wei / 10**18:.4f}", format_tokens(b.token))
+        console.print(accounts)
+
+    emit(result.as_dict(), as_json, render)

@@ -1,0 +1,78 @@
+"""The root ``deai`` app: global options and the mapping of errors to exit codes and hints."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from pydantic import ValidationError
+
+from deai.cli import devnet, keys
+from deai.cli.common import CliState, err_console
+from deai.config import Config
+from deai.errors import ConfigError, DeaiError
+
+app = typer.Typer(
+    name="deai",
+    help="deai: an open, verifiable, decentralized AI network.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(keys.app, name="keys")
+app.add_typer(devnet.app, name="devnet")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="State directory (default ~/.deai or DEAI_DATA_DIR).")
+    ] = None,
+    password_file: Annotated[
+        Path | None, typer.Option("--password-file", help="Read keystore passwords from this file.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if password_file is not None:
+        overrides["password_file"] = password_file
+    try:
+        config = Config(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+    ctx.obj = CliState(config=config, debug=debug)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turn deai errors into a one-line message and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="deai", standalone_mode=False)
+    except DeaiError as exc:
+        if debug:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+def main() -> None:  # pragma: no cover - the console script
+    sys.exit(run())

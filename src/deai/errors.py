@@ -1,0 +1,201 @@
+"""Every error a user of deai can cause, in one tree.
+
+Each error carries a one-line ``message`` saying what went wrong and a ``hint`` saying
+what to do about it; the CLI prints both and exits with ``exit_code`` (a traceback only
+with ``--debug``). Raising any of these leaves state as it was: code raises before it
+writes, or undoes what it wrote.
+
+::
+
+    DeaiError
+    ├── ConfigError                  bad setting or deai.toml
+    ├── IdentityError
+    │   ├── KeystoreNotFound         no account by that name or address (did you mean …)
+    │   ├── KeystoreCorrupt          the keystore file is not a valid encrypted key
+    │   ├── WrongPassword            the password does not decrypt the keystore
+    │   ├── KeystoreExists           refusing to overwrite an account
+    │   └── SignatureError           a signature is malformed or from the wrong signer
+    ├── ChainError
+    │   ├── AnvilNotFound            the anvil binary is missing (run make setup)
+    │   ├── PortInUse                the devnet port is taken
+    │   ├── DevnetNotRunning         no devnet for this data directory
+    │   ├── DevnetAlreadyRunning     a devnet already runs for this data directory
+    │   ├── ChainUnavailable         the JSON-RPC endpoint does not answer
+    │   ├── ContractCompileError     a Vyper source failed to compile
+    │   ├── ContractRevert           a transaction reverted; ``reason`` holds the contract's words
+    │   └── InsufficientFunds        not enough tokens or gas
+    ├── StoreError
+    │   ├── InvalidCid               the string is not a CID
+    │   ├── UnsupportedCid           codec or hash function deai does not handle
+    │   ├── BlockNotFound            no block (or gateway) has that CID
+    │   ├── CorruptBlock             bytes do not hash to their CID
+    │   ├── BlockTooLarge            a block over the 2 MiB limit
+    │   ├── QuotaExceeded            the blockstore is full
+    │   └── CarError                 a CAR file is malformed
+    └── WorkloadError
+        ├── SpecError                a workload spec is malformed or too large
+        ├── ModelError               a model artifact is unknown or not what its manifest says
+        └── InputError               an input has the wrong shape, type or size
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DeaiError(Exception):
+    """Root of every error deai raises on purpose."""
+
+    exit_code: int = 1
+    default_hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A "did you mean …" hint fragment for a misspelled name, or an empty string."""
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+class ConfigError(DeaiError):
+    exit_code = 2
+    default_hint = "check your DEAI_* environment variables and deai.toml"
+
+
+# --- identity ------------------------------------------------------------------------------
+
+
+class IdentityError(DeaiError):
+    exit_code = 3
+
+
+class KeystoreNotFound(IdentityError):
+    default_hint = "list accounts with `deai keys list` or create one with `deai keys new`"
+
+
+class KeystoreCorrupt(IdentityError):
+    default_hint = "restore the file from a backup or import the key again with `deai keys import`"
+
+
+class WrongPassword(IdentityError):
+    default_hint = "check the password (prompt, DEAI_PASSWORD or --password-file)"
+
+
+class KeystoreExists(IdentityError):
+    default_hint = "choose another name or delete the existing keystore first"
+
+
+class SignatureError(IdentityError):
+    default_hint = "sign again with the right key and the same domain (chain id and contract)"
+
+
+# --- chain ---------------------------------------------------------------------------------
+
+
+class ChainError(DeaiError):
+    exit_code = 4
+
+
+class AnvilNotFound(ChainError):
+    default_hint = "run `make setup` (installs anvil from the npm registry) or set DEAI_ANVIL_BIN"
+
+
+class PortInUse(ChainError):
+    default_hint = "choose another port with --port, or leave it out to pick a free one"
+
+
+class DevnetNotRunning(ChainError):
+    default_hint = "start it with `deai devnet up`"
+
+
+class DevnetAlreadyRunning(ChainError):
+    default_hint = "stop it with `deai devnet down` or use another data directory (DEAI_DATA_DIR)"
+
+
+class ChainUnavailable(ChainError):
+    default_hint = "check that the chain's JSON-RPC endpoint is up (`deai devnet status`)"
+
+
+class ContractCompileError(ChainError):
+    default_hint = "fix the Vyper source; the compiler's message says where"
+
+
+class ContractRevert(ChainError):
+    """A transaction or call reverted; ``reason`` is the contract's own revert string."""
+
+    default_hint = "the contract refused the call; its reason says why"
+
+    def __init__(self, reason: str, *, function: str = "", hint: str | None = None) -> None:
+        where = f"{function}: " if function else ""
+        super().__init__(f"{where}reverted: {reason}", hint=hint)
+        self.reason = reason
+        self.function = function
+
+
+class InsufficientFunds(ChainError):
+    default_hint = "fund the account (on the devnet: `deai devnet fund ADDRESS AMOUNT`)"
+
+
+# --- store ---------------------------------------------------------------------------------
+
+
+class StoreError(DeaiError):
+    exit_code = 5
+
+
+class InvalidCid(StoreError):
+    default_hint = "a CID looks like bafy… (CIDv1 base32) or Qm… (CIDv0)"
+
+
+class UnsupportedCid(StoreError):
+    default_hint = "deai handles CIDv0/CIDv1 with sha2-256 and the raw or dag-pb codecs"
+
+
+class BlockNotFound(StoreError):
+    default_hint = "add the data with `deai store add` or name a gateway that has it"
+
+
+class CorruptBlock(StoreError):
+    default_hint = "the bytes were damaged or a peer lied; fetch them again from another source"
+
+
+class BlockTooLarge(StoreError):
+    default_hint = "blocks are limited to 2 MiB; chunk the data with `deai store add`"
+
+
+class QuotaExceeded(StoreError):
+    default_hint = "free space with `deai store gc` or raise the quota (DEAI_STORE_QUOTA_BYTES)"
+
+
+class CarError(StoreError):
+    default_hint = "the file is not a valid CAR v1/v2 archive"
+
+
+# --- workloads and runtimes ----------------------------------------------------------------
+
+
+class WorkloadError(DeaiError):
+    exit_code = 6
+
+
+class SpecError(WorkloadError):
+    default_hint = "fix the workload spec; `deai model show CID` lists what a model accepts"
+
+
+class ModelError(WorkloadError):
+    default_hint = "add the model with `deai model add` and check its deai-model.json"
+
+
+class InputError(WorkloadError):
+    default_hint = "match the model's input schema (`deai model show CID`)"
