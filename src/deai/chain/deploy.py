@@ -72,6 +72,8 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, rpc_url: str) -> Deploymen
     """Deploy all deai contracts from ``deployer`` and wire them together."""
     token, receipt = deploy(w3, deployer, compile_contract("Token"), "deai devnet token", "DEAI")
     contracts = {"Token": token}
+    # --- market contracts (Staking, Registry, JobMarket) are deployed and wired here ---
+    # --- fast-path contracts (Channels, Anchors) are deployed here ---
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url,
