@@ -38,7 +38,8 @@ class Config(BaseSettings):
         description="Where this node keeps keystores, devnet state, blocks and its database.",
     )
     anvil_bin: Path | None = Field(
-        default=None, description="The anvil binary; found next to the Python interpreter or on PATH."
+        default=None,
+        description="The anvil binary; found next to the Python interpreter or on PATH.",
     )
     rpc_url: str | None = Field(
         default=None, description="JSON-RPC endpoint of the chain; defaults to the local devnet's."
@@ -90,10 +91,14 @@ class Config(BaseSettings):
 
     def resolve_anvil(self) -> Path:
         """The anvil binary to run, or AnvilNotFound with a hint to install it."""
-        candidates: list[Path] = []
         if self.anvil_bin is not None:
-            candidates.append(self.anvil_bin)
-        candidates.append(Path(sys.prefix) / "bin" / "anvil")
+            # An explicit setting that is wrong is an error, never silently replaced.
+            if self.anvil_bin.is_file() and os.access(self.anvil_bin, os.X_OK):
+                return self.anvil_bin
+            raise AnvilNotFound(
+                f"DEAI_ANVIL_BIN points to {self.anvil_bin}, which is not an executable"
+            )
+        candidates = [Path(sys.prefix) / "bin" / "anvil"]
         found = shutil.which("anvil")
         if found:
             candidates.append(Path(found))

@@ -78,6 +78,7 @@ class ConfigError(DeaiError):
 
 class IdentityError(DeaiError):
     exit_code = 3
+    default_hint = "see `deai keys --help`"
 
 
 class KeystoreNotFound(IdentityError):
@@ -105,6 +106,7 @@ class SignatureError(IdentityError):
 
 class ChainError(DeaiError):
     exit_code = 4
+    default_hint = "check the chain with `deai devnet status`"
 
 
 class AnvilNotFound(ChainError):
@@ -152,6 +154,7 @@ class InsufficientFunds(ChainError):
 
 class StoreError(DeaiError):
     exit_code = 5
+    default_hint = "see `deai store --help`"
 
 
 class InvalidCid(StoreError):
@@ -187,6 +190,7 @@ class CarError(StoreError):
 
 class WorkloadError(DeaiError):
     exit_code = 6
+    default_hint = "see `deai model show CID` for what a model accepts"
 
 
 class SpecError(WorkloadError):

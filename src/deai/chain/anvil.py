@@ -92,8 +92,17 @@ def start_anvil(
         port = free_port()
     elif not port_is_free(port):
         raise PortInUse(f"port {port} on 127.0.0.1 is already in use")
-    cmd = [str(anvil_bin), "--host", "127.0.0.1", "--port", str(port),
-           "--chain-id", str(chain_id), "--accounts", str(len(DEV_PRIVATE_KEYS))]
+    cmd = [
+        str(anvil_bin),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(chain_id),
+        "--accounts",
+        str(len(DEV_PRIVATE_KEYS)),
+    ]
     if state_file is not None:
         cmd += ["--state", str(state_file)]
     if block_time is not None:
@@ -105,7 +114,10 @@ def start_anvil(
         out = open(os.devnull, "wb")  # noqa: SIM115 - handed to the child, closed below
     try:
         process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=detach,
         )
     finally:
@@ -142,7 +154,8 @@ def rpc_chain_id(rpc_url: str) -> int | None:
     """The chain id the endpoint reports, or None if it does not answer."""
     try:
         response = httpx.post(
-            rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+            rpc_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
             timeout=1.0,
         )
         return int(response.json()["result"], 16)

@@ -65,14 +65,17 @@ def compile_contract(name: str, cache_dir: Path | None = None) -> Artifact:
     except Exception as exc:  # vyper raises many exception types, all compile failures
         raise ContractCompileError(f"{name}.vy failed to compile: {exc}") from None
     artifact = Artifact(name, out["abi"], bytes.fromhex(out["bytecode"][2:]), compiler, digest)
-    _write_atomic(cache, {
-        "generator": "deai.chain.compile",
-        "compiler": compiler,
-        "source": path,
-        "source_sha256": digest,
-        "abi": artifact.abi,
-        "bytecode": artifact.bytecode.hex(),
-    })
+    _write_atomic(
+        cache,
+        {
+            "generator": "deai.chain.compile",
+            "compiler": compiler,
+            "source": path,
+            "source_sha256": digest,
+            "abi": artifact.abi,
+            "bytecode": artifact.bytecode.hex(),
+        },
+    )
     return artifact
 
 

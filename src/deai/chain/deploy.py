@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
@@ -41,7 +42,8 @@ class Deployment:
             ) from None
 
     def contract(self, w3: Web3, name: str) -> Contract:
-        return w3.eth.contract(address=self.address(name), abi=compile_contract(name).abi)  # type: ignore[arg-type]
+        address = to_checksum_address(self.address(name))
+        return w3.eth.contract(address=address, abi=compile_contract(name).abi)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

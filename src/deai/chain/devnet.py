@@ -15,19 +15,34 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import is_address, to_checksum_address
 from web3 import Web3
 
 from deai.chain.anvil import DEV_PRIVATE_KEYS, pid_alive, rpc_chain_id, start_anvil, stop_pid
 from deai.chain.deploy import Deployment, deploy_protocol
 from deai.chain.rpc import connect, send
 from deai.config import Config
-from deai.errors import DevnetAlreadyRunning, DevnetNotRunning, KeystoreNotFound, did_you_mean
+from deai.errors import (
+    ChainError,
+    DevnetAlreadyRunning,
+    DevnetNotRunning,
+    KeystoreNotFound,
+    did_you_mean,
+)
 from deai.units import tokens
 
 # Role names of anvil's ten development accounts, in order. Devnet only: the keys are public.
 DEMO_ROLES = (
-    "deployer", "client1", "client2", "provider1", "provider2", "provider3",
-    "validator1", "validator2", "validator3", "treasury",
+    "deployer",
+    "client1",
+    "client2",
+    "provider1",
+    "provider2",
+    "provider3",
+    "validator1",
+    "validator2",
+    "validator3",
+    "treasury",
 )
 DEMO_FUNDING = tokens(10_000)
 
@@ -36,7 +51,8 @@ def demo_account(role: str) -> LocalAccount:
     """The devnet account playing ``role`` (see DEMO_ROLES)."""
     if role not in DEMO_ROLES:
         raise KeystoreNotFound(
-            f"no devnet account {role!r}", hint=did_you_mean(role, DEMO_ROLES) or f"roles: {DEMO_ROLES}"
+            f"no devnet account {role!r}",
+            hint=did_you_mean(role, DEMO_ROLES) or f"roles: {DEMO_ROLES}",
         )
     account: LocalAccount = Account.from_key(DEV_PRIVATE_KEYS[DEMO_ROLES.index(role)])
     return account
@@ -76,7 +92,12 @@ class DevnetStatus:
             "contracts": self.deployment.contracts if self.deployment else {},
             "deployment_block": self.deployment.block if self.deployment else None,
             "accounts": [
-                {"role": b.role, "address": b.address, "eth_wei": str(b.eth_wei), "token": str(b.token)}
+                {
+                    "role": b.role,
+                    "address": b.address,
+                    "eth_wei": str(b.eth_wei),
+                    "token": str(b.token),
+                }
                 for b in self.balances
             ],
         }
@@ -110,8 +131,12 @@ class Devnet:
             raise DevnetAlreadyRunning(f"a devnet already runs at {info.rpc_url} (pid {info.pid})")
         self.dir.mkdir(parents=True, exist_ok=True)
         anvil = start_anvil(
-            self.config.resolve_anvil(), port=port, state_file=self.state_file,
-            block_time=self.config.block_time, log_file=self.log_file, detach=True,
+            self.config.resolve_anvil(),
+            port=port,
+            state_file=self.state_file,
+            block_time=self.config.block_time,
+            log_file=self.log_file,
+            detach=True,
         )
         run = RunInfo(anvil.pid, anvil.port, anvil.rpc_url, time.time())
         try:
@@ -142,6 +167,19 @@ class Devnet:
         if self.dir.exists():
             shutil.rmtree(self.dir)
 
+    def fund(self, address: str, amount: int) -> str:
+        """Mint ``amount`` devnet tokens to ``address``; returns the transaction hash."""
+        if not is_address(address):
+            raise ChainError(f"not an address: {address!r}", hint="expected 0x and 40 hex digits")
+        if amount <= 0:
+            raise ChainError("the amount must be positive", hint="e.g. `deai devnet fund 0x… 100`")
+        w3 = connect(self.deployment().rpc_url)
+        token = self.deployment().contract(w3, "Token")
+        receipt = send(
+            w3, demo_account("deployer"), token.functions.mint(to_checksum_address(address), amount)
+        )
+        return str(receipt["transactionHash"].to_0x_hex())
+
     # --- reading ----------------------------------------------------------------------------
 
     def deployment(self) -> Deployment:
@@ -159,12 +197,16 @@ class Devnet:
         token = deployment.contract(w3, "Token")
         balances = tuple(
             AccountBalance(
-                role, (addr := demo_account(role).address), w3.eth.get_balance(addr),
+                role,
+                (addr := demo_account(role).address),
+                w3.eth.get_balance(addr),
                 token.functions.balanceOf(addr).call(),
             )
             for role in DEMO_ROLES
         )
-        return DevnetStatus(True, info.rpc_url, w3.eth.chain_id, w3.eth.block_number, deployment, balances)
+        return DevnetStatus(
+            True, info.rpc_url, w3.eth.chain_id, w3.eth.block_number, deployment, balances
+        )
 
     def _existing_deployment(self, w3: Web3) -> Deployment | None:
         """The saved deployment, if its contracts exist on this (restored) chain."""
@@ -183,5 +225,3 @@ def fund_demo_accounts(w3: Web3, deployment: Deployment, amount: int = DEMO_FUND
     token = deployment.contract(w3, "Token")
     for role in DEMO_ROLES[1:]:
         send(w3, deployer, token.functions.mint(demo_account(role).address, amount))
-
-

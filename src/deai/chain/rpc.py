@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from deai.chain.compile import Artifact
 from deai.errors import ChainUnavailable, ContractRevert, InsufficientFunds
@@ -49,12 +50,14 @@ def send(
 ) -> TxReceipt:
     """Sign and send ``call`` (or a raw transaction) from ``account``; wait for its receipt."""
     label = getattr(call, "fn_name", "constructor") if call is not None else "transaction"
-    tx: TxParams = {"from": account.address, "value": value, "chainId": w3.eth.chain_id}
+    tx: TxParams = {"from": account.address, "value": Wei(value), "chainId": w3.eth.chain_id}
     try:
         if call is not None:
             tx = call.build_transaction(tx)
         else:
-            tx = {**tx, "to": to, "data": data} if to else {**tx, "data": data}  # type: ignore[typeddict-item]
+            tx["data"] = data
+            if to is not None:
+                tx["to"] = to_checksum_address(to)
         tx["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
         tx["gas"] = gas if gas is not None else int(w3.eth.estimate_gas(tx) * 1.2) + 21_000
         if "maxFeePerGas" not in tx and "gasPrice" not in tx:
@@ -81,7 +84,9 @@ def _raise_rpc(exc: Web3RPCError, label: str) -> Any:
     raise ContractRevert(text, function=label) from None
 
 
-def deploy(w3: Web3, account: LocalAccount, artifact: Artifact, *args: Any) -> tuple[str, TxReceipt]:
+def deploy(
+    w3: Web3, account: LocalAccount, artifact: Artifact, *args: Any
+) -> tuple[str, TxReceipt]:
     """Deploy ``artifact`` with constructor ``args``; returns (address, receipt)."""
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     receipt = send(w3, account, factory.constructor(*args))

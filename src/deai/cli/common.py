@@ -15,7 +15,9 @@ from deai.config import Config
 console = Console()
 err_console = Console(stderr=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object instead of a table.")
+]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from deai.chain.devnet import Devnet
 from deai.cli.common import JsonOption, console, emit, state
-from deai.units import format_tokens
+from deai.units import format_tokens, tokens
 
 app = typer.Typer(help="The local devnet: anvil plus the deai contracts.", no_args_is_help=True)
 
@@ -17,16 +17,26 @@ app = typer.Typer(help="The local devnet: anvil plus the deai contracts.", no_ar
 @app.command("up")
 def up(
     ctx: typer.Context,
-    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start the devnet (restoring its saved state), deploy contracts and fund demo accounts."""
     deployment = Devnet(state(ctx).config).up(port=port)
-    data = {"rpc_url": deployment.rpc_url, "chain_id": deployment.chain_id, "contracts": deployment.contracts}
-    emit(data, as_json, lambda: console.print(
-        f"devnet up at [bold]{deployment.rpc_url}[/] (chain {deployment.chain_id}); "
-        f"{len(deployment.contracts)} contracts"
-    ))
+    data = {
+        "rpc_url": deployment.rpc_url,
+        "chain_id": deployment.chain_id,
+        "contracts": deployment.contracts,
+    }
+    emit(
+        data,
+        as_json,
+        lambda: console.print(
+            f"devnet up at [bold]{deployment.rpc_url}[/] (chain {deployment.chain_id}); "
+            f"{len(deployment.contracts)} contracts"
+        ),
+    )
 
 
 @app.command("down")
@@ -52,10 +62,12 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         if not result.running:
             console.print("devnet: [red]not running[/] (start it with `deai devnet up`)")
             return
-        console.print(f"devnet [green]running[/] at {result.rpc_url}, chain {result.chain_id}, "
-                      f"block {result.block}")
+        console.print(
+            f"devnet [green]running[/] at {result.rpc_url}, chain {result.chain_id}, "
+            f"block {result.block}"
+        )
         contracts = Table("contract", "address", title="contracts")
-        for name, address in (result.deployment.contracts.items() if result.deployment else []):
+        for name, address in result.deployment.contracts.items() if result.deployment else []:
             contracts.add_row(name, address)
         console.print(contracts)
         accounts = Table("role", "address", "ETH", "DEAI", title="accounts")
@@ -64,3 +76,19 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         console.print(accounts)
 
     emit(result.as_dict(), as_json, render)
+
+
+@app.command("fund")
+def fund(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="0x address to receive tokens.")],
+    amount: Annotated[float, typer.Argument(help="Whole tokens to mint.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Mint devnet tokens to an address (devnet only: the deployer is the minter)."""
+    receipt = Devnet(state(ctx).config).fund(address, tokens(amount))
+    emit(
+        {"address": address, "amount": str(tokens(amount)), "tx": receipt},
+        as_json,
+        lambda: console.print(f"minted {format_tokens(tokens(amount))} to {address}"),
+    )

@@ -39,13 +39,19 @@ def new(
     password = resolve_password(state(ctx).config, confirm=True)
     info = keystore.create(name, password)
     data = {**_describe(info.name, info.address, chain_id), "path": str(info.path)}
-    emit(data, as_json, lambda: console.print(
-        f"created [bold]{info.name}[/]\naddress {info.address}\ndid     {data['did']}\nfile    {info.path}"
-    ))
+    emit(
+        data,
+        as_json,
+        lambda: console.print(
+            f"created [bold]{info.name}[/]\naddress {info.address}\ndid     {data['did']}\nfile    {info.path}"
+        ),
+    )
 
 
 @app.command("list")
-def list_(ctx: typer.Context, chain_id: ChainIdOption = DEVNET_CHAIN_ID, as_json: JsonOption = False) -> None:
+def list_(
+    ctx: typer.Context, chain_id: ChainIdOption = DEVNET_CHAIN_ID, as_json: JsonOption = False
+) -> None:
     """List the accounts in the keystore folder."""
     infos = _keystore(ctx).list()
     rows = [_describe(i.name, i.address, chain_id) for i in infos]
@@ -71,9 +77,13 @@ def show(
     info = keystore.find(name)
     account = keystore.load(info.name, resolve_password(state(ctx).config))
     data = _describe(info.name, account.address, chain_id)
-    emit(data, as_json, lambda: console.print(
-        f"[bold]{info.name}[/]\naddress {account.address}\ndid     {data['did']}"
-    ))
+    emit(
+        data,
+        as_json,
+        lambda: console.print(
+            f"[bold]{info.name}[/]\naddress {account.address}\ndid     {data['did']}"
+        ),
+    )
 
 
 @app.command("import")
@@ -103,15 +113,20 @@ def import_(
     else:
         assert keystore_file is not None
         info = keystore.import_file(name, keystore_file, password)
-    emit({"name": info.name, "address": info.address}, as_json,
-         lambda: console.print(f"imported [bold]{info.name}[/] {info.address}"))
+    emit(
+        {"name": info.name, "address": info.address},
+        as_json,
+        lambda: console.print(f"imported [bold]{info.name}[/] {info.address}"),
+    )
 
 
 @app.command("export")
 def export(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Account name or address.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here, not to stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here, not to stdout.")
+    ] = None,
 ) -> None:
     """Print (or write) the encrypted keystore JSON; the key stays encrypted."""
     data = json.dumps(_keystore(ctx).export(name))

@@ -7,9 +7,9 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from pydantic import ValidationError
+from typer.exceptions import TyperException
 
 from deai.cli import devnet, keys
 from deai.cli.common import CliState, err_console
@@ -31,7 +31,8 @@ app.add_typer(devnet.app, name="devnet")
 def root(
     ctx: typer.Context,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="State directory (default ~/.deai or DEAI_DATA_DIR).")
+        Path | None,
+        typer.Option("--data-dir", help="State directory (default ~/.deai or DEAI_DATA_DIR)."),
     ] = None,
     password_file: Annotated[
         Path | None, typer.Option("--password-file", help="Read keystore passwords from this file.")
@@ -46,7 +47,9 @@ def root(
     try:
         config = Config(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError(f"invalid setting: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(
+            f"invalid setting: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+        ) from None
     ctx.obj = CliState(config=config, debug=debug)
 
 
@@ -63,14 +66,18 @@ def run(argv: list[str] | None = None) -> int:
         if exc.hint:
             err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 130
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except TyperException as exc:  # usage errors: typer's vendored click prints them itself
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {exc.message}")
+        return int(exc.exit_code)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from deai.errors import IdentityError
 
@@ -10,7 +10,9 @@ from deai.errors import IdentityError
 def did_pkh(address: str, chain_id: int) -> str:
     """``did:pkh:eip155:<chain_id>:<checksummed address>``."""
     if not is_address(address):
-        raise IdentityError(f"not an EVM address: {address!r}", hint="expected 0x and 40 hex digits")
+        raise IdentityError(
+            f"not an EVM address: {address!r}", hint="expected 0x and 40 hex digits"
+        )
     return f"did:pkh:eip155:{chain_id}:{to_checksum_address(address)}"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from deai.errors import (
     KeystoreCorrupt,
@@ -140,7 +140,9 @@ class Keystore:
         if not isinstance(address, str) or not is_address("0x" + address.removeprefix("0x")):
             raise KeystoreCorrupt(f"{path} has no valid address field")
         return AccountInfo(
-            name=path.stem, address=to_checksum_address("0x" + address.removeprefix("0x")), path=path
+            name=path.stem,
+            address=to_checksum_address("0x" + address.removeprefix("0x")),
+            path=path,
         )
 
     @staticmethod

@@ -12,7 +12,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from deai.errors import SignatureError
 
@@ -36,7 +36,9 @@ class Eip712Domain:
 
 
 def _typed_message(
-    domain: Eip712Domain, types: dict[str, list[dict[str, str]]], primary_type: str,
+    domain: Eip712Domain,
+    types: dict[str, list[dict[str, str]]],
+    primary_type: str,
     message: dict[str, Any],
 ) -> Any:
     if primary_type not in types:
@@ -62,8 +64,11 @@ def _typed_message(
 
 
 def sign_typed(
-    account: LocalAccount, domain: Eip712Domain, types: dict[str, list[dict[str, str]]],
-    primary_type: str, message: dict[str, Any],
+    account: LocalAccount,
+    domain: Eip712Domain,
+    types: dict[str, list[dict[str, str]]],
+    primary_type: str,
+    message: dict[str, Any],
 ) -> bytes:
     """A 65-byte EIP-712 signature (r ‖ s ‖ v) of ``message`` under ``domain``."""
     signed = account.sign_message(_typed_message(domain, types, primary_type, message))
@@ -71,8 +76,11 @@ def sign_typed(
 
 
 def recover_typed(
-    domain: Eip712Domain, types: dict[str, list[dict[str, str]]], primary_type: str,
-    message: dict[str, Any], signature: bytes,
+    domain: Eip712Domain,
+    types: dict[str, list[dict[str, str]]],
+    primary_type: str,
+    message: dict[str, Any],
+    signature: bytes,
 ) -> str:
     """The checksummed address that signed ``message`` under ``domain``."""
     encoded = _typed_message(domain, types, primary_type, message)
