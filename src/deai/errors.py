@@ -32,10 +32,14 @@ writes, or undoes what it wrote.
     │   ├── BlockTooLarge            a block over the 2 MiB limit
     │   ├── QuotaExceeded            the blockstore is full
     │   └── CarError                 a CAR file is malformed
-    └── WorkloadError
-        ├── SpecError                a workload spec is malformed or too large
-        ├── ModelError               a model artifact is unknown or not what its manifest says
-        └── InputError               an input has the wrong shape, type or size
+    ├── WorkloadError
+    │   ├── SpecError                a workload spec is malformed or too large
+    │   ├── ModelError               a model artifact is unknown or not what its manifest says
+    │   └── InputError               an input has the wrong shape, type or size
+    ├── MarketError
+    │   └── VoucherError             a payment voucher is stale, over the deposit or for another channel
+    └── ProvenanceError
+        └── MerkleError              an empty tree, a leaf that is not 32 bytes, a malformed proof
 """
 
 from __future__ import annotations
@@ -203,3 +207,31 @@ class ModelError(WorkloadError):
 
 class InputError(WorkloadError):
     default_hint = "match the model's input schema (`deai model show CID`)"
+
+
+# --- market and payment channels ------------------------------------------------------------
+
+
+class MarketError(DeaiError):
+    exit_code = 7
+
+
+class VoucherError(MarketError):
+    """A voucher a provider must refuse; ``reason`` is a short machine-readable code."""
+
+    default_hint = "sign a new voucher for the channel's next cumulative amount (or top up the channel)"
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
+# --- provenance ------------------------------------------------------------------------------
+
+
+class ProvenanceError(DeaiError):
+    exit_code = 8
+
+
+class MerkleError(ProvenanceError):
+    default_hint = "leaves are 32-byte digests; build the tree again from the batch's leaves"
