@@ -38,8 +38,13 @@ writes, or undoes what it wrote.
     │   └── InputError               an input has the wrong shape, type or size
     ├── MarketError
     │   └── VoucherError             a payment voucher is stale, over the deposit or for another channel
-    └── ProvenanceError
-        └── MerkleError              an empty tree, a leaf that is not 32 bytes, a malformed proof
+    ├── ProvenanceError
+    │   └── MerkleError              an empty tree, a leaf that is not 32 bytes, a malformed proof
+    └── NodeError
+        ├── NodeStateError           an out-of-order change to a node's job records
+        ├── JobTimedOut              a workload ran past its time budget and was killed
+        ├── JobOutOfMemory           a workload went over its memory budget and was killed
+        └── WorkerCrashed            a worker process died or raised an unexpected error
 """
 
 from __future__ import annotations
@@ -235,3 +240,27 @@ class ProvenanceError(DeaiError):
 
 class MerkleError(ProvenanceError):
     default_hint = "leaves are 32-byte digests; build the tree again from the batch's leaves"
+
+
+# --- nodes ---------------------------------------------------------------------------------
+
+
+class NodeError(DeaiError):
+    exit_code = 7
+    default_hint = "see the node's log under its data directory"
+
+
+class NodeStateError(NodeError):
+    default_hint = "the node's database refused an out-of-order change; see the node log"
+
+
+class JobTimedOut(NodeError):
+    default_hint = "raise the job's time budget or give it a smaller workload"
+
+
+class JobOutOfMemory(NodeError):
+    default_hint = "raise the job's memory budget or give it a smaller workload"
+
+
+class WorkerCrashed(NodeError):
+    default_hint = "the worker was replaced; the message says what it raised"
