@@ -18,14 +18,14 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields, replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from deai.errors import NodeStateError
 
 
-class JobStage(str, Enum):
+class JobStage(StrEnum):
     SEEN = "seen"  # posted on chain, not yet decided
     SKIPPED = "skipped"  # decided not to bid (reason kept)
     BID = "bid"  # bid sent
@@ -108,7 +108,11 @@ class NodeState(ABC):
         if existing is not None:
             return existing
         record = JobRecord(
-            job_id, JobStage.SEEN, spec_cid=spec_cid, client=client, max_price=max_price,
+            job_id,
+            JobStage.SEEN,
+            spec_cid=spec_cid,
+            client=client,
+            max_price=max_price,
             updated_at=time.time(),
         )
         self._put_job(record, None)
@@ -120,7 +124,9 @@ class NodeState(ABC):
         if current is None:
             raise NodeStateError(f"job {job_id} is not known to this node")
         if stage not in _NEXT.get(current.stage, frozenset()):
-            raise NodeStateError(f"job {job_id} cannot go from {current.stage.value} to {stage.value}")
+            raise NodeStateError(
+                f"job {job_id} cannot go from {current.stage.value} to {stage.value}"
+            )
         allowed = {f.name for f in fields(JobRecord)} - {"job_id", "stage", "updated_at"}
         unknown = set(changes) - allowed
         if unknown:
@@ -264,6 +270,7 @@ class SqliteNodeState(NodeState):
     def use_nonce(self, signer: str, nonce: int) -> bool:
         with self._lock:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO nonces (signer, nonce) VALUES (?, ?)", (signer.lower(), nonce)
+                "INSERT OR IGNORE INTO nonces (signer, nonce) VALUES (?, ?)",
+                (signer.lower(), nonce),
             )
             return cursor.rowcount == 1

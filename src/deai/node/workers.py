@@ -115,7 +115,9 @@ class WorkerPool:
                 elapsed = time.monotonic() - started
                 if elapsed > limits.timeout_s:
                     replace = True
-                    raise JobTimedOut(f"the job ran past its {limits.timeout_s:g} s budget and was killed")
+                    raise JobTimedOut(
+                        f"the job ran past its {limits.timeout_s:g} s budget and was killed"
+                    )
                 rss = rss_mib(worker.process.pid)
                 worker.peak_rss_mib = max(worker.peak_rss_mib, rss)
                 if rss > limits.memory_mib:

@@ -26,7 +26,7 @@ def test_runs_a_function_in_another_process(pool: WorkerPool) -> None:
 
 def test_a_job_over_time_is_killed_and_the_pool_recovers(pool: WorkerPool) -> None:
     started = time.monotonic()
-    with pytest.raises(JobTimedOut, match="0.5 s"):
+    with pytest.raises(JobTimedOut, match=r"0\.5 s"):
         pool.run(workloads.sleep_forever, limits=Limits(timeout_s=0.5))
     assert time.monotonic() - started < 5
     assert pool.run(workloads.square, 3) == 9

@@ -26,8 +26,15 @@ class NodeStateContract:
     def test_a_job_walks_the_happy_path(self, tmp_path: Path) -> None:
         state = self.make(tmp_path)
         state.add_job(1, spec_cid="bafyspec", client="0xC", max_price=10**30)
-        for stage in (JobStage.BID, JobStage.ASSIGNED, JobStage.RUNNING, JobStage.RESULT_READY,
-                      JobStage.COMMITTING, JobStage.COMMITTED, JobStage.FINALIZED):
+        for stage in (
+            JobStage.BID,
+            JobStage.ASSIGNED,
+            JobStage.RUNNING,
+            JobStage.RESULT_READY,
+            JobStage.COMMITTING,
+            JobStage.COMMITTED,
+            JobStage.FINALIZED,
+        ):
             state.advance(1, stage)
         record = state.get_job(1)
         assert record is not None and record.stage is JobStage.FINALIZED
@@ -43,8 +50,14 @@ class NodeStateContract:
     def test_a_result_is_never_committed_twice(self, tmp_path: Path) -> None:
         state = self.make(tmp_path)
         state.add_job(2, spec_cid="s", client="0xC", max_price=1)
-        for stage in (JobStage.BID, JobStage.ASSIGNED, JobStage.RUNNING, JobStage.RESULT_READY,
-                      JobStage.COMMITTING, JobStage.COMMITTED):
+        for stage in (
+            JobStage.BID,
+            JobStage.ASSIGNED,
+            JobStage.RUNNING,
+            JobStage.RESULT_READY,
+            JobStage.COMMITTING,
+            JobStage.COMMITTED,
+        ):
             state.advance(2, stage)
         with pytest.raises(NodeStateError, match="committed to committing"):
             state.advance(2, JobStage.COMMITTING)
