@@ -76,6 +76,9 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, rpc_url: str) -> Deploymen
     contracts = {"Token": token}
     # --- market contracts (Staking, Registry, JobMarket) are deployed and wired here ---
     # --- fast-path contracts (Channels, Anchors) are deployed here ---
+    # One hour for the provider to answer a client's close with its latest voucher.
+    contracts["Channels"], _ = deploy(w3, deployer, compile_contract("Channels"), token, 3600)
+    contracts["Anchors"], _ = deploy(w3, deployer, compile_contract("Anchors"))
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url,
