@@ -324,6 +324,11 @@ class GatewayServer:
             time.sleep(0.01)
         return self
 
+    def wait(self) -> None:
+        """Block until the server stops (``deai store serve`` runs until Ctrl-C)."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
     def stop(self) -> None:
         self._server.should_exit = True
         if self._thread.is_alive():
@@ -336,10 +341,3 @@ class GatewayServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def serve_forever(store: LocalStore, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve in the foreground until interrupted (``deai store serve``)."""
-    import uvicorn
-
-    uvicorn.run(gateway_app(store), host=host, port=port, log_level="info", lifespan="off")

@@ -370,7 +370,7 @@ class LocalStore:
         try:
             self._pin_path(parsed).unlink()
         except FileNotFoundError:
-            raise StoreError(f"{parsed} is not pinned", hint="list pins with `deai store pin ls`") from None
+            raise StoreError(f"{parsed} is not pinned", hint="list pins with `deai store pins`") from None
         return parsed.encode()
 
     def pins(self) -> list[Cid]:
