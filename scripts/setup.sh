@@ -40,6 +40,15 @@ if [ ! -x "$VENV/bin/anvil" ] || ! "$VENV/bin/anvil" --version 2>/dev/null | gre
   ln -sf "$PWD/$bin" "$VENV/bin/anvil"
 fi
 
+# 3b. the JS UnixFS importer, pinned: the independent implementation that deai.store's CID
+#     tests compare with (tests/integration/store/reference_cid.mjs), in the same tools/npm
+UNIXFS_IMPORTER_VERSION=17.1.1
+if ! grep -qs "\"version\": \"$UNIXFS_IMPORTER_VERSION\"" tools/npm/node_modules/ipfs-unixfs-importer/package.json; then
+  echo "setup: installing ipfs-unixfs-importer $UNIXFS_IMPORTER_VERSION from the npm registry"
+  mkdir -p tools/npm
+  npm install --silent --no-audit --no-fund --save-exact --prefix tools/npm "ipfs-unixfs-importer@$UNIXFS_IMPORTER_VERSION" >/dev/null
+fi
+
 # 4. demo models, built offline and cached by content (skipped until the runtime package exists)
 if "$VENV/bin/python" -c "import deai.runtime.demo_models" 2>/dev/null; then
   "$VENV/bin/python" -m deai.runtime.demo_models --quiet
