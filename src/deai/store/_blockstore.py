@@ -44,7 +44,7 @@ class Blockstore(Protocol):
 
     def size_of(self, cid: CID) -> int | None: ...
 
-    def keys(self) -> Iterator[CID]: ...
+    def cids(self) -> Iterator[CID]: ...
 
     def used_bytes(self) -> int: ...
 
@@ -86,7 +86,7 @@ class MemoryBlockstore:
         found = self._blocks.get(cid.key)
         return len(found[1]) if found else None
 
-    def keys(self) -> Iterator[CID]:
+    def cids(self) -> Iterator[CID]:
         for cid, _ in list(self._blocks.values()):
             yield cid
 
@@ -192,7 +192,7 @@ class FsBlockstore:
                     continue
                 yield cid, size
 
-    def keys(self) -> Iterator[CID]:
+    def cids(self) -> Iterator[CID]:
         for cid, _ in self._entries():
             yield cid
 

@@ -137,7 +137,10 @@ def parse_cid(value: str | bytes | CID) -> CID:
         raise InvalidCid("empty CID")
     try:
         if len(text) == 46 and text.startswith("Qm"):
-            return cid_from_bytes(b58decode(text))
+            raw = b58decode(text)
+            if len(raw) != 34 or raw[:2] != _V0_PREFIX:
+                raise InvalidCid(f"{text!r} is not a CIDv0 (not a base58 sha2-256 multihash)")
+            return cid_from_bytes(raw)
         raw = decode_multibase(text)
     except MultibaseError as exc:
         raise InvalidCid(f"{_shorten(text)!r} is not a CID: {exc}") from None

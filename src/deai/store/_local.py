@@ -141,6 +141,7 @@ class LocalStore:
         self._pins_dir = self.root / "pins"
         self._pins_dir.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.root / "lock"
+        self._lock_path.touch(exist_ok=True)
 
     @classmethod
     def from_config(cls, config: Config) -> LocalStore:
@@ -406,7 +407,7 @@ class LocalStore:
                         continue
                     stack.extend(_dag.links_of(cid, block))
             removed = freed = kept = 0
-            for cid in list(self.blocks.keys()):
+            for cid in list(self.blocks.cids()):
                 if cid.key in live:
                     kept += 1
                     continue
