@@ -6,5 +6,6 @@
   header encoding for HTTP requests.
 - ``VoucherVerifier``, ``ChannelTerms``, ``Acceptance`` (vouchers.py) — the provider's hot
   path: cached domain separator, libsecp256k1 recovery (~25k checks/s on one core), and
-  ``accept`` against each channel's deposit, price and highest accepted amount.
+  ``accept`` against each channel's deposit, price and highest accepted amount;
+  ``apply`` keeps the tracked channels in step with the ``Channels`` events.
 """

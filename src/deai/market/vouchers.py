@@ -33,7 +33,18 @@ from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 from eth_utils.address import to_canonical_address, to_checksum_address
 
-from deai.chain.channels import CHANNELS_DOMAIN_NAME, CHANNELS_DOMAIN_VERSION, Channel
+from deai.chain.channels import (
+    CHANNELS_DOMAIN_NAME,
+    CHANNELS_DOMAIN_VERSION,
+    Channel,
+    ChannelClosed,
+    ChannelEvent,
+    ChannelOpened,
+    ChannelSettled,
+    ChannelToppedUp,
+    CloseStarted,
+    VoucherRedeemed,
+)
 from deai.errors import SignatureError, VoucherError
 from deai.identity.signing import Eip712Domain, recover_typed, sign_typed
 from deai.units import Address, ChannelId, TokenAmount
@@ -322,6 +333,35 @@ class VoucherVerifier:
             ChannelId(channel), TokenAmount(amount), TokenAmount(increment),
             TokenAmount(terms.deposit - amount),
         )
+
+    def apply(self, event: ChannelEvent) -> None:
+        """Keep the tracked channels in step with the chain (``Channels.events`` / ``decode``).
+
+        A new channel is tracked when it pays this provider (or any, without ``provider``);
+        top-ups raise the deposit, redeems the paid amount, a started close stops acceptance
+        and a closed or settled channel is forgotten.
+        """
+        cid = bytes(event.channel_id)
+        if isinstance(event, ChannelOpened):
+            if self.provider is None or event.provider == self.provider:
+                self.track(ChannelTerms(event.channel_id, event.client, event.provider,
+                                        event.deposit, TokenAmount(0)))
+            return
+        if isinstance(event, (ChannelClosed, ChannelSettled)):
+            self.forget(cid)
+            return
+        with self._lock:
+            book = self._books.get(cid)
+            if book is None:
+                return
+            if isinstance(event, ChannelToppedUp):
+                book.terms = replace(book.terms, deposit=event.deposit)
+            elif isinstance(event, VoucherRedeemed):
+                paid = max(int(book.terms.paid), int(event.cumulative_amount))
+                book.terms = replace(book.terms, paid=TokenAmount(paid))
+                book.accepted = max(book.accepted, paid)
+            elif isinstance(event, CloseStarted):
+                book.terms = replace(book.terms, closing=True)
 
     def mark_closing(self, channel_id: bytes) -> None:
         """The client started a close (seen in a CloseStarted event): accept nothing more."""

@@ -29,7 +29,7 @@ from web3.types import TxReceipt
 from deai.chain.channels import ZERO_ADDRESS, Channels
 from deai.chain.devnet import DEMO_ROLES
 from deai.chain.rpc import send
-from deai.errors import ChainError, ContractRevert
+from deai.errors import ChainError, ContractRevert, VoucherError
 from deai.identity.signing import Eip712Domain, sign_typed
 from deai.market.vouchers import (
     VOUCHER_PRIMARY_TYPE,
@@ -541,3 +541,38 @@ def test_wrapper_signs_like_a_wallet(channels: Channels, client: LocalAccount) -
     message = {"channelId": bytes(32), "cumulativeAmount": 7}
     raw = sign_typed(client, domain, VOUCHER_TYPES, VOUCHER_PRIMARY_TYPE, message)
     assert sign_voucher(client, domain, bytes(32), 7).signature == raw
+
+
+def test_verifier_follows_channel_events(
+    chain: Chain, channels: Channels, client: LocalAccount, provider: LocalAccount
+) -> None:
+    """A provider's VoucherVerifier kept up to date from the contract's events alone."""
+    verifier = VoucherVerifier(channels.domain(), provider.address)
+    start = chain.w3.eth.block_number + 1
+
+    def sync() -> None:
+        nonlocal start
+        for event in channels.events(from_block=start):
+            verifier.apply(event)
+        start = chain.w3.eth.block_number + 1
+
+    domain = channels.domain()
+    other = channels.open(client, chain.accounts["provider2"].address, 50)  # not ours: ignored
+    cid = bytes(channels.open(client, provider.address, 100).channel_id)
+    sync()
+    assert verifier.terms(other.channel_id) is None
+    assert verifier.accept(sign_voucher(client, domain, cid, 60), price=10).remaining == 40
+    channels.top_up(client, cid, 100)
+    sync()
+    assert verifier.accept(sign_voucher(client, domain, cid, 150), price=10).remaining == 50
+    channels.redeem(provider, sign_voucher(client, domain, cid, 150))
+    channels.start_close(client, cid)
+    sync()
+    terms = verifier.terms(cid)
+    assert terms is not None and (terms.paid, terms.closing) == (150, True)
+    with pytest.raises(VoucherError) as info:
+        verifier.accept(sign_voucher(client, domain, cid, 160), price=10)
+    assert info.value.reason == "closing"
+    channels.close(provider, cid, verifier.latest(cid))
+    sync()
+    assert verifier.terms(cid) is None
