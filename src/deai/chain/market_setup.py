@@ -1,0 +1,72 @@
+"""Deploy and wire the market contracts (Staking, Registry, JobMarket) with their parameters.
+
+``deploy_protocol`` calls ``deploy_market`` after the token; the parameters are fixed per
+deployment (immutables in the contracts, which keeps the job path cheap), so changing one
+means deploying a new market. ``MarketParams()`` holds the devnet's choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from deai.chain.compile import compile_contract
+from deai.chain.rpc import deploy, send
+from deai.units import TokenAmount, tokens
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """Deployment parameters of the market contracts (devnet defaults)."""
+
+    unbonding_delay: int = 86_400
+    """Seconds between asking to withdraw stake and being able to."""
+    slash_beneficiary_bps: int = 5_000
+    """Share of a slashed amount paid to whoever proved the fault; the rest goes to the treasury."""
+    min_provider_stake: TokenAmount = tokens(100)
+    min_validator_stake: TokenAmount = tokens(100)
+    fee_bps: int = 100
+    """Validator fee in basis points of a job's price, paid from the escrow on top of the price."""
+    collateral_bps: int = 20_000
+    """Stake a provider locks per job, in basis points of the price (sampled jobs: at least price/p)."""
+    challenge_window: int = 60
+    vote_window: int = 300
+    challenge_bond: TokenAmount = tokens(10)
+    committee_size: int = 3
+
+
+def deploy_market(
+    w3: Web3,
+    deployer: LocalAccount,
+    token: str,
+    *,
+    treasury: str | None = None,
+    params: MarketParams | None = None,
+) -> dict[str, str]:
+    """Deploy Staking, Registry and JobMarket for ``token``; returns name → address.
+
+    The treasury (receiver of slashed stake and lost bonds, and the fee recipient) defaults
+    to the deployer. JobMarket is made a slasher and a locker of Staking, the Registry a locker.
+    """
+    p = params or MarketParams()
+    treasury = treasury or deployer.address
+    staking, _ = deploy(
+        w3, deployer, compile_contract("Staking"), token, treasury, p.unbonding_delay,
+        p.slash_beneficiary_bps,
+    )
+    registry, _ = deploy(
+        w3, deployer, compile_contract("Registry"), token, staking, p.min_provider_stake,
+        p.min_validator_stake,
+    )
+    market, _ = deploy(
+        w3, deployer, compile_contract("JobMarket"), token, staking, registry, treasury, treasury,
+        p.fee_bps, p.collateral_bps, p.challenge_window, p.vote_window, p.challenge_bond,
+        p.committee_size,
+    )
+    staking_contract = w3.eth.contract(address=staking, abi=compile_contract("Staking").abi)  # type: ignore[call-overload]
+    send(w3, deployer, staking_contract.functions.addSlasher(market))
+    send(w3, deployer, staking_contract.functions.addLocker(market))
+    send(w3, deployer, staking_contract.functions.addLocker(registry))
+    return {"Staking": staking, "Registry": registry, "JobMarket": market}
