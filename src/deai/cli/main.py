@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 from deai.cli import devnet, keys
+from deai.cli import model as model_cli
 from deai.cli import store as store_cli
 from deai.cli.common import CliState, err_console
 from deai.config import Config
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(store_cli.app, name="store")
+app.add_typer(model_cli.app, name="model")
 
 
 @app.callback()
