@@ -18,8 +18,11 @@ import httpx
 from deai.errors import (
     BlockNotFound,
     BlockTooLarge,
+    CarError,
     CorruptBlock,
+    InvalidCid,
     StoreError,
+    UnsupportedCid,
 )
 from deai.store import _dag
 from deai.store._car import CAR_CONTENT_TYPE, CarReader, IterStream
@@ -29,6 +32,12 @@ from deai.store._local import LocalStore, split_path
 from deai.units import Cid
 
 T = TypeVar("T")
+
+# What a bad or broken gateway can cause; anything else (the local store is full, the CID
+# names a directory where a file was asked for) is not the gateway's fault and propagates.
+_GATEWAY_FAULTS = (
+    httpx.HTTPError, BlockNotFound, BlockTooLarge, CarError, CorruptBlock, InvalidCid, UnsupportedCid,
+)
 
 
 class _GatewayFailed(Exception):
@@ -90,7 +99,7 @@ class GatewayClient:
         for url in self.urls:
             try:
                 return attempt(url)
-            except (httpx.HTTPError, _GatewayFailed, StoreError) as exc:
+            except (*_GATEWAY_FAULTS, _GatewayFailed) as exc:
                 corrupt = corrupt or isinstance(exc, CorruptBlock | BlockTooLarge)
                 failures.append(f"{url}: {exc}")
         summary = f"no gateway could serve {what}: " + "; ".join(failures)
@@ -147,7 +156,7 @@ class GatewayClient:
                     emitted += len(chunk)
                     yield chunk
                 return
-            except (httpx.HTTPError, _GatewayFailed, StoreError) as exc:
+            except (*_GATEWAY_FAULTS, _GatewayFailed) as exc:
                 corrupt = corrupt or isinstance(exc, CorruptBlock | BlockTooLarge)
                 failures.append(f"{base}: {exc}")
         summary = f"no gateway could serve {root}{'/' + path if path else ''}: " + "; ".join(failures)

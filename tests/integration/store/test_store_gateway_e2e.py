@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from deai.errors import BlockNotFound, CorruptBlock
+from deai.errors import BlockNotFound, CorruptBlock, QuotaExceeded, StoreError
 from deai.store import CID, RAW, GatewayClient, GatewayServer, LocalStore, cid_of_bytes
 
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens there
@@ -120,3 +120,15 @@ def test_a_gateway_dying_mid_stream_is_resumed_elsewhere(store: LocalStore, gate
         chunks = list(client.cat(str(content["file"])))
     assert b"".join(chunks) == content["data"]
     assert flaky.reads > 1
+
+
+def test_local_problems_are_not_blamed_on_gateways(gateway: GatewayServer, content: dict[str, object],
+                                                   tmp_path: Path) -> None:
+    full = LocalStore(tmp_path / "full", quota_bytes=1_000_000)
+    with GatewayClient([gateway.url]) as client:
+        with pytest.raises(StoreError, match="not a file") as info:
+            client.read_bytes(str(content["dir"]))
+        assert not isinstance(info.value, BlockNotFound)
+        with pytest.raises(QuotaExceeded):
+            client.fetch(str(content["file"]), full)
+    assert full.stat().blocks == 0
