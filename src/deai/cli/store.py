@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -209,7 +210,10 @@ def serve(
 
     store = _store(ctx)
     server = GatewayServer(store, host, port)  # binds now: a taken port fails with a clear error
-    console.print(f"serving {store.root} on {server.url}/ipfs/ (Ctrl-C to stop)")
+    # plain echo, not rich: the URL line must not be wrapped (scripts read it)
+    typer.echo(f"serving {server.url}/ipfs/ from {store.root} (Ctrl-C to stop)")
+    # uvicorn runs in a thread and cannot see signals: stop it from here on SIGTERM too
+    previous = signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     server.start()
     try:
         server.wait()
@@ -217,3 +221,4 @@ def serve(
         pass
     finally:
         server.stop()
+        signal.signal(signal.SIGTERM, previous)

@@ -329,6 +329,10 @@ class GatewayServer:
         while self._thread.is_alive():
             self._thread.join(timeout=0.5)
 
+    def request_stop(self) -> None:
+        """Ask the server to finish (safe from a signal handler); ``wait`` then returns."""
+        self._server.should_exit = True
+
     def stop(self) -> None:
         self._server.should_exit = True
         if self._thread.is_alive():
