@@ -62,6 +62,7 @@ def content(store: LocalStore, tmp_path: Path) -> dict[str, object]:
     (src / "shards").mkdir(parents=True)
     (src / "shards" / "0.bin").write_bytes(data)
     (src / "meta.json").write_bytes(b'{"rows": 3}\n')
+    (src / "r\u00e9sum\u00e9 #1.txt").write_bytes(b"unicode and a space\n")
     return {"data": data, "file": store.add_bytes(data, profile="kubo-v1"), "dir": store.add_path(src)}
 
 
@@ -70,6 +71,7 @@ def test_cat_and_raw_blocks_from_a_real_server(gateway: GatewayServer, content: 
     with GatewayClient([gateway.url]) as client:
         assert client.read_bytes(str(content["file"])) == content["data"]
         assert client.read_bytes(f"{content['dir']}/meta.json") == b'{"rows": 3}\n'
+        assert client.read_bytes(f"{content['dir']}/r\u00e9sum\u00e9 #1.txt") == b"unicode and a space\n"
         assert client.get_block(str(content["file"])) == store.get_block(str(content["file"]))
     head = httpx.head(f"{gateway.url}/ipfs/{content['file']}", headers={"Accept": "application/vnd.ipld.car"})
     assert head.status_code == 200 and head.headers["content-type"].startswith("application/vnd.ipld.car")
