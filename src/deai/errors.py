@@ -39,7 +39,9 @@ writes, or undoes what it wrote.
     ├── MarketError
     │   └── VoucherError             a payment voucher is stale, over the deposit or for another channel
     ├── ProvenanceError
-    │   └── MerkleError              an empty tree, a leaf that is not 32 bytes, a malformed proof
+    │   ├── MerkleError              an empty tree, a leaf that is not 32 bytes, a malformed proof
+    │   ├── ManifestError            a provenance manifest or anchored record is malformed or unknown
+    │   └── CredentialError          a C2PA credential cannot be made, embedded or read
     └── NodeError
         ├── NodeStateError           an out-of-order change to a node's job records
         ├── JobTimedOut              a workload ran past its time budget and was killed
@@ -240,6 +242,14 @@ class ProvenanceError(DeaiError):
 
 class MerkleError(ProvenanceError):
     default_hint = "leaves are 32-byte digests; build the tree again from the batch's leaves"
+
+
+class ManifestError(ProvenanceError):
+    default_hint = "check the file with `deai verify FILE`; manifests are written by the provider that ran the job"
+
+
+class CredentialError(ProvenanceError):
+    default_hint = "C2PA credentials need a PNG or JPEG and an ES256 certificate chain (see docs/provenance.md)"
 
 
 # --- nodes ---------------------------------------------------------------------------------
