@@ -16,6 +16,9 @@ from deai.chain.compile import compile_contract
 from deai.chain.rpc import deploy, send
 from deai.units import TokenAmount, tokens
 
+_STAKE_MINIMUM = tokens(100)
+_CHALLENGE_BOND = tokens(10)
+
 
 @dataclass(frozen=True)
 class MarketParams:
@@ -25,15 +28,15 @@ class MarketParams:
     """Seconds between asking to withdraw stake and being able to."""
     slash_beneficiary_bps: int = 5_000
     """Share of a slashed amount paid to whoever proved the fault; the rest goes to the treasury."""
-    min_provider_stake: TokenAmount = tokens(100)
-    min_validator_stake: TokenAmount = tokens(100)
+    min_provider_stake: TokenAmount = _STAKE_MINIMUM
+    min_validator_stake: TokenAmount = _STAKE_MINIMUM
     fee_bps: int = 100
     """Validator fee in basis points of a job's price, paid from the escrow on top of the price."""
     collateral_bps: int = 20_000
     """Stake a provider locks per job, in basis points of the price (sampled jobs: at least price/p)."""
     challenge_window: int = 60
     vote_window: int = 300
-    challenge_bond: TokenAmount = tokens(10)
+    challenge_bond: TokenAmount = _CHALLENGE_BOND
     committee_size: int = 3
 
 

@@ -1,0 +1,187 @@
+"""Test kit for the market contracts: wrappers, staged roles, state fingerprints.
+
+``Market`` bundles the Token, Staking, Registry and JobMarket wrappers and the devnet
+accounts. ``prepare_roles`` stakes and registers the three providers and validators; a
+test module does it once under ``snapshot`` (a module-scoped fixture), and the per-test
+``chain`` snapshot then returns every test to that prepared state. ``fingerprint`` reads, in one JSON-RPC batch,
+everything a failed call must leave alone; ``assert_reverts`` compares it around a call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from deai.chain.cids import cid_from_digest
+from deai.chain.deploy import Deployment
+from deai.chain.jobmarket import JobMarket
+from deai.chain.registry import Registry
+from deai.chain.staking import Staking
+from deai.chain.token import Token
+from deai.chain.types import Verification, WorkloadKind
+from deai.errors import ContractRevert
+from deai.units import Address, JobId, TokenAmount, tokens
+
+PROVIDERS = ("provider1", "provider2", "provider3")
+VALIDATORS = ("validator1", "validator2", "validator3")
+WATCHED = ("deployer", "client1", "client2", *PROVIDERS, *VALIDATORS, "treasury")
+PROVIDER_STAKE = tokens(1_000)
+VALIDATOR_STAKE = tokens(500)
+DEFAULT_MAX_PRICE = tokens(10)
+DEFAULT_PRICE = tokens(5)
+
+
+def cid(label: str) -> str:
+    """A raw-codec CIDv1 for ``label`` (tests only need distinct, valid CIDs)."""
+    return str(cid_from_digest(hashlib.sha256(label.encode()).digest()))
+
+
+def rpc(w3: Web3, method: str, *params: Any) -> Any:
+    return w3.provider.make_request(method, list(params))["result"]  # type: ignore[arg-type]
+
+
+@dataclass
+class Market:
+    w3: Web3
+    deployment: Deployment
+    accounts: dict[str, LocalAccount]
+
+    def __post_init__(self) -> None:
+        self.token = Token(self.w3, self.deployment)
+        self.staking = Staking(self.w3, self.deployment)
+        self.registry = Registry(self.w3, self.deployment)
+        self.market = JobMarket(self.w3, self.deployment)
+
+    def __getitem__(self, role: str) -> LocalAccount:
+        return self.accounts[role]
+
+    def addr(self, role: str) -> Address:
+        return Address(self.accounts[role].address)
+
+    def now(self) -> int:
+        return self.market.chain_time()
+
+    def advance(self, seconds: int) -> None:
+        rpc(self.w3, "evm_increaseTime", seconds)
+        rpc(self.w3, "evm_mine")
+
+    # --- staging ----------------------------------------------------------------------------
+
+    def post(
+        self, client: str = "client1", max_price: TokenAmount = DEFAULT_MAX_PRICE, *, bid_window: int = 60,
+        timeout: int = 3_600, verification: Verification | None = None, spec: str = "spec",
+    ) -> JobId:
+        posted = self.market.post_job(
+            self[client], cid(spec), max_price, bid_window=bid_window,
+            deadline=self.now() + timeout, verification=verification,
+        )
+        return posted.job_id
+
+    def assigned(
+        self, provider: str = "provider1", price: TokenAmount = DEFAULT_PRICE, **post: Any
+    ) -> JobId:
+        job_id = self.post(**post)
+        self.market.bid(self[provider], job_id, price)
+        self.market.accept_bid(self[post.get("client", "client1")], job_id, self[provider].address)
+        return job_id
+
+    def committed(self, provider: str = "provider1", **kwargs: Any) -> JobId:
+        job_id = self.assigned(provider, **kwargs)
+        self.market.commit_result(self[provider], job_id, cid("output"), hashlib.sha256(b"r").digest())
+        return job_id
+
+    # --- observing --------------------------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything a failed call must leave as it was, read in one batch request."""
+        addresses = [self[r].address for r in WATCHED] + [
+            self.market.address, self.staking.address, self.registry.address
+        ]
+        job_count = self.market.job_count()
+        jobs = list(range(1, job_count + 1))
+        pids = list(range(1, self.market.provider_count() + 1))
+        t, s, r, m = (c.contract.functions for c in (self.token, self.staking, self.registry, self.market))
+        calls: list[tuple[str, Any]] = [("supply", t.totalSupply()), ("jobs", m.jobCount()),
+                                        ("staked", s.totalStaked())]
+        for a in addresses:
+            calls += [(f"bal:{a}", t.balanceOf(a)), (f"stake:{a}", s.accounts(a)),
+                      (f"acct:{a}", m.getAccount(a)), (f"prov:{a}", r.providerStateOf(a)),
+                      (f"val:{a}", r.validatorActive(a))]
+            calls += [(f"allow:{a}:{spender}", t.allowance(a, spender))
+                      for spender in (self.market.address, self.staking.address)]
+        for j in jobs:
+            calls += [(f"job:{j}", m.getJob(j)), (f"dispute:{j}", m.getDispute(j))]
+            calls += [(f"bid:{j}:{p}", m.bidOf(j, self[p].address)) for p in PROVIDERS]
+            calls += [(f"ballot:{j}:{v}", m.ballotOf(j, self[v].address)) for v in VALIDATORS]
+        calls += [(f"fees:{p}", m.feesOwedAt(p)) for p in pids]
+        with self.w3.batch_requests() as batch:
+            for _, fn in calls:
+                batch.add(fn)
+            results = batch.execute()
+        return {key: _plain(value) for (key, _), value in zip(calls, results, strict=True)}
+
+    def escrow_and_bonds(self) -> int:
+        """What the market should hold beyond account balances: unsettled escrow, bonds, fees."""
+        fee_bps = self.market.settings().fee_bps
+        total = 0
+        for j in range(1, self.market.job_count() + 1):
+            job = self.market.job(j)
+            if job.status.name == "OPEN":
+                total += job.max_price
+            elif not job.status.terminal:
+                total += job.price + job.price * fee_bps // 10_000
+            if job.status.name == "DISPUTED":
+                total += self.market.dispute(j).bond
+        total += sum(self.market.fees_owed_at(p) for p in range(1, self.market.provider_count() + 1))
+        return total
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def prepare_roles(m: Market) -> None:
+    """Stake and register the three providers and three validators; clients pre-approve."""
+    for role in PROVIDERS:
+        m.staking.deposit(m[role], PROVIDER_STAKE)
+        m.registry.register_provider(
+            m[role], f"http://127.0.0.1:90{role[-1]}0", cid(f"capabilities-{role}"),
+            {WorkloadKind.INFERENCE: tokens(1), WorkloadKind.EMBEDDING: tokens("0.1")},
+        )
+    for role in VALIDATORS:
+        m.staking.deposit(m[role], VALIDATOR_STAKE)
+        m.registry.register_validator(m[role])
+    # approvals up front, so that a reverting call in a test sends no approval first
+    for role in ("client1", "client2", *PROVIDERS, *VALIDATORS):
+        m.token.approve(m[role], m.market.address, 2**256 - 1)
+
+
+@contextmanager
+def snapshot(w3: Web3) -> Iterator[None]:
+    """Undo everything done inside (the module-level staging) when leaving."""
+    snap = rpc(w3, "evm_snapshot")
+    try:
+        yield
+    finally:
+        rpc(w3, "evm_revert", snap)
+
+
+def assert_reverts(m: Market, call: Callable[[], object], reason: str) -> ContractRevert:
+    """``call`` raises ContractRevert whose reason contains ``reason``, and nothing changed."""
+    before = m.fingerprint()
+    with pytest.raises(ContractRevert) as info:
+        call()
+    assert reason in info.value.reason, info.value.reason
+    assert m.fingerprint() == before
+    return info.value
