@@ -17,11 +17,7 @@ a block missing half-way aborts the response, which a client sees as a broken bo
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
@@ -35,9 +31,11 @@ from deai.errors import (
     CarError,
     CorruptBlock,
     InvalidCid,
+    PortInUse,
     StoreError,
     UnsupportedCid,
 )
+from deai.http_server import AppServer
 from deai.store import _dag
 from deai.store._car import CAR_CONTENT_TYPE, car_header, car_section
 from deai.store._cid import CID, parse_cid
@@ -286,7 +284,7 @@ def gateway_app(store: LocalStore) -> FastAPI:
     return app
 
 
-class GatewayServer:
+class GatewayServer(AppServer):
     """Run the gateway with uvicorn in a background thread (tests, benchmarks, embedding).
 
     ``port=0`` picks a free port; the socket is bound before the thread starts, so
@@ -294,54 +292,7 @@ class GatewayServer:
     """
 
     def __init__(self, store: LocalStore, host: str = "127.0.0.1", port: int = 0) -> None:
-        import uvicorn
-
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self._sock.bind((host, port))
-        except OSError as exc:
-            self._sock.close()
-            raise StoreError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                             hint="choose another port with --port") from None
-        self.host, self.port = self._sock.getsockname()[:2]
-        config = uvicorn.Config(gateway_app(store), log_level="warning", lifespan="off",
-                                access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name=f"gateway-{self.port}", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> GatewayServer:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise StoreError(f"the gateway on {self.url} did not start")
-            time.sleep(0.01)
-        return self
-
-    def wait(self) -> None:
-        """Block until the server stops (``deai store serve`` runs until Ctrl-C)."""
-        while self._thread.is_alive():
-            self._thread.join(timeout=0.5)
-
-    def request_stop(self) -> None:
-        """Ask the server to finish (safe from a signal handler); ``wait`` then returns."""
-        self._server.should_exit = True
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        with contextlib.suppress(OSError):
-            self._sock.close()
-
-    def __enter__(self) -> GatewayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+            super().__init__(gateway_app(store), host, port, name="gateway")
+        except PortInUse as exc:
+            raise StoreError(exc.message, hint="choose another port with --port") from None
