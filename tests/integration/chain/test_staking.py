@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from eth_account.signers.local import LocalAccount
 
 from deai.testing.market import Market, assert_reverts
 from deai.testing.plugin import Chain
@@ -67,8 +68,10 @@ def test_only_slashers_slash_and_only_the_owner_adds_them(m: Market) -> None:
     assert m.staking.is_slasher(m.market.address) and not m.staking.is_slasher(m.addr("deployer"))
     assert m.staking.lockers() == [m.market.address, m.registry.address]
     for caller in (owner, outsider, victim):
-        assert_reverts(m, lambda c=caller: m.staking.slash(c, m.addr("validator1"), tokens(1), m.addr("client1")),
-                       "caller is not a slasher")
+        def slash(c: LocalAccount = caller) -> object:
+            return m.staking.slash(c, m.addr("validator1"), tokens(1), m.addr("client1"))
+
+        assert_reverts(m, slash, "caller is not a slasher")
     assert_reverts(m, lambda: m.staking.add_slasher(outsider, m.addr("client1")), "only the owner")
     assert_reverts(m, lambda: m.staking.add_slasher(owner, m.market.address), "already a slasher")
     assert_reverts(m, lambda: m.staking.add_slasher(owner, "0x" + "00" * 20), "zero address")
