@@ -24,6 +24,7 @@ and datasets with :func:`demo_dataset_dirs`.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import math
 import shutil
@@ -138,12 +139,12 @@ def _digits_arrays() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
-def build_datasets(root: Path, report: Report) -> None:
+def build_datasets(folder: Path, report: Report) -> None:
     arrays = _digits_arrays()
     for i, (name, (x, y)) in enumerate(arrays.items()):
         shifted = "shifted" in name
         write_dataset(
-            root / "datasets" / name, x, y, name=name, license="BSD-3-Clause", classes=10,
+            folder / name, x, y, name=name, license="BSD-3-Clause", classes=10,
             description=("scikit-learn's digits (UCI optical recognition of handwritten digits), "
                          f"{'test' if 'test' in name else 'train'} split"
                          + (f", every image shifted by {SHIFT} pixels" if shifted else "")),
@@ -272,7 +273,7 @@ def build_textgen(folder: Path, report: Report) -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "weights.safetensors"))
     (folder / TOKENIZER_FILE).write_bytes(tokenizer.to_bytes())
     with torch_settings(settings):
-        sample = TextGenerator(model, tokenizer).generate("The import statement", 32, temperature=0.0).text
+        sample = TextGenerator.for_transformer(model, tokenizer).generate("The import statement", 32, temperature=0.0).text
     write_manifest(folder, ModelManifest(
         name="textgen", framework="torch", task="generate", license="Apache-2.0 AND PSF-2.0",
         description=("2-layer causal transformer (d=128, context 128) over a 1024-token byte-level BPE, "
@@ -390,7 +391,7 @@ def build_demo_models(root: Path | None = None, *, quiet: bool = False, force: b
     root = root or default_root()
     root.mkdir(parents=True, exist_ok=True)
     steps: list[tuple[str, Path, Callable[[Path, Report], None]]] = [
-        ("datasets", root / "datasets", lambda _folder, rep: build_datasets(root, rep)),
+        ("datasets", root / "datasets", build_datasets),
         ("digits", _model_folder(root, "digits"), build_digits),
         ("digits-int8", _model_folder(root, "digits-int8"),
          lambda folder, rep: build_digits_int8(folder, _model_folder(root, "digits"), rep)),
@@ -398,6 +399,19 @@ def build_demo_models(root: Path | None = None, *, quiet: bool = False, force: b
         ("textgen", _model_folder(root, "textgen"), build_textgen),
         ("minilm", _model_folder(root, "minilm"), build_minilm),
     ]
+    # One builder at a time per folder (setup.sh and a test session may start together);
+    # the second waits, then finds everything fresh.
+    with open(root / ".lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            _build_stale(root, steps, quiet=quiet, force=force)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return {name: _model_folder(root, name) for name in DEMO_MODELS}
+
+
+def _build_stale(root: Path, steps: list[tuple[str, Path, Callable[[Path, Report], None]]], *,
+                 quiet: bool, force: bool) -> None:
     stale = {name for name, folder, _ in steps if force or not _fresh(root, name, folder)}
     if "digits" in stale:  # the int8 copy is made from the digits model
         stale.add("digits-int8")
@@ -415,13 +429,19 @@ def build_demo_models(root: Path | None = None, *, quiet: bool = False, force: b
 
             stamp = _stamp(root, name)
             stamp.unlink(missing_ok=True)
+            # Build beside the final folder and swap it in, so a half-built model is never
+            # where a reader looks (hidden names are also left out of a folder's CID).
+            staging = root / f".building-{name}"
+            shutil.rmtree(staging, ignore_errors=True)
+            if name == "datasets":
+                staging.mkdir()
+            build(staging, report)
             shutil.rmtree(folder, ignore_errors=True)
-            build(folder, report)
+            staging.rename(folder)
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(recipe_key(name) + "\n")
     if todo and quiet:
         print(f"deai: demo models built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return {name: _model_folder(root, name) for name in DEMO_MODELS}
 
 
 def demo_model_dirs(root: Path | None = None, *, build: bool = True) -> dict[str, Path]:

@@ -39,7 +39,7 @@ from deai.runtime.tasks import (
     parse_prompt,
     parse_texts,
 )
-from deai.runtime.textgen import TokenScores
+from deai.runtime.textgen import TextGenerator, TokenScores
 
 MODEL_DIR_CONTENT_TYPE = "application/vnd.deai.model+dir"
 _KIND_TASK = {"classify": "classify", "embed": "embed", "generate": "generate", "image": "image",
@@ -328,17 +328,22 @@ class Executor:
 
     def score_generation(self, spec: WorkloadSpec, tokens: list[int], *, k: int = 5) -> TokenScores:
         """Teacher-forced scores of claimed tokens for a `generate` spec (one forward pass)."""
-        from deai.runtime.torch_rt import LoadedTorch
-
         if spec.kind != "generate":
             raise SpecError("only 'generate' workloads can be rescored")
         loaded = self.load(spec.model)
-        if not isinstance(loaded, LoadedTorch) or loaded.text is None:
+        text = text_generator_of(loaded)
+        if text is None:
             raise ModelError(f"model {loaded.manifest.name!r} is not a text generator deai can rescore")
         request = parse_prompt(self.read_input(spec.inputs[0]), spec.params)
         with torch_settings(self.settings):
-            return loaded.text.score(request.prompt, tokens, temperature=request.temperature,
-                                     top_k=request.top_k, seed=request.seed, k=k)
+            return text.score(request.prompt, tokens, temperature=request.temperature,
+                              top_k=request.top_k, seed=request.seed, k=k)
+
+
+def text_generator_of(loaded: LoadedModel) -> TextGenerator | None:
+    """The TextGenerator inside a loaded generation model (demo transformer or HF), if any."""
+    text = getattr(loaded, "text", None)
+    return text if isinstance(text, TextGenerator) else None
 
 
 def evaluate_loaded(loaded: LoadedModel, dataset: Dataset) -> dict[str, Any]:

@@ -87,15 +87,17 @@ class Verification(_Strict):
     """How the result will be checked (see docs/runtime.md and deai.verify)."""
 
     mode: VerificationModeName = "sampled"
-    sample_rate: float | None = Field(default=None, gt=0.0, le=1.0, description="p for `sampled`.")
+    sample_rate: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="The fraction checked, for `sampled` and `rescore`."
+    )
     replicas: int | None = Field(default=None, ge=2, le=64, description="k for `redundant`.")
 
     @model_validator(mode="after")
     def _fits_mode(self) -> Verification:
         if self.replicas is not None and self.mode != "redundant":
             raise ValueError("replicas applies to mode 'redundant' only")
-        if self.sample_rate is not None and self.mode != "sampled":
-            raise ValueError("sample_rate applies to mode 'sampled' only")
+        if self.sample_rate is not None and self.mode not in ("sampled", "rescore"):
+            raise ValueError("sample_rate applies to modes 'sampled' and 'rescore' only")
         return self
 
 

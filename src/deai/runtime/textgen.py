@@ -16,8 +16,10 @@ and the final hidden states (the activations a TOPLOC-style commitment is built 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -123,17 +125,32 @@ class TokenScores:
     margins: np.ndarray  # (T,) float32, see token_margin
 
 
+class TokenizerLike(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+    def decode(self, ids: list[int]) -> str: ...
+
+
+#: One forward step: (token ids (1, T), cache or None) → (logits (1, T, V), final hidden
+#: states (1, T, d), new cache). The CausalTransformer and Hugging Face models both fit.
+Forward = Callable[[torch.Tensor, Any], tuple[torch.Tensor, torch.Tensor, Any]]
+
+
 class TextGenerator:
-    """A loaded :class:`CausalTransformer` with its tokenizer, on one device."""
+    """A causal language model with its tokenizer: generation and teacher-forced scoring."""
 
-    def __init__(self, model: CausalTransformer, tokenizer: BpeTokenizer, device: str = "cpu") -> None:
-        self.model = model.eval()
+    def __init__(self, forward: Forward, tokenizer: TokenizerLike, *, context: int, vocab_size: int,
+                 device: str = "cpu", eos: int | None = None) -> None:
+        self.forward = forward
         self.tokenizer = tokenizer
+        self.context = context
+        self.vocab_size = vocab_size
         self.device = device
+        self.eos = eos
 
-    @property
-    def context(self) -> int:
-        return self.model.context
+    @classmethod
+    def for_transformer(cls, model: CausalTransformer, tokenizer: BpeTokenizer, device: str = "cpu") -> TextGenerator:
+        model.eval()
+        return cls(model, tokenizer, context=model.context, vocab_size=model.head.out_features, device=device)
 
     def _prompt_ids(self, prompt: str | list[int], max_tokens: int) -> list[int]:
         if max_tokens >= self.context:
@@ -151,8 +168,8 @@ class TextGenerator:
     def generate(self, prompt: str | list[int], max_tokens: int, *, temperature: float = 1.0,
                  top_k: int | None = None, seed: int = 0) -> Generation:
         ids = self._prompt_ids(prompt, max_tokens)
-        logits, hidden, cache = self.model(torch.tensor([ids], device=self.device))
-        last_logits, last_hidden = logits[0, -1].cpu(), hidden[0, -1]
+        logits, hidden, cache = self.forward(torch.tensor([ids], device=self.device), None)
+        last_logits, last_hidden = logits[0, -1].float().cpu(), hidden[0, -1]
         tokens: list[int] = []
         logprobs: list[float] = []
         states: list[torch.Tensor] = []
@@ -161,12 +178,13 @@ class TextGenerator:
             tokens.append(token)
             logprobs.append(float(F.log_softmax(last_logits, dim=-1)[token]))
             states.append(last_hidden)
-            if position == max_tokens - 1:
+            if position == max_tokens - 1 or token == self.eos:
                 break
-            logits, hidden, cache = self.model(torch.tensor([[token]], device=self.device), cache)
-            last_logits, last_hidden = logits[0, -1].cpu(), hidden[0, -1]
+            logits, hidden, cache = self.forward(torch.tensor([[token]], device=self.device), cache)
+            last_logits, last_hidden = logits[0, -1].float().cpu(), hidden[0, -1]
+        text_ids = tokens[:-1] if tokens and tokens[-1] == self.eos else tokens
         return Generation(
-            prompt_tokens=ids, tokens=tokens, text=self.tokenizer.decode(tokens),
+            prompt_tokens=ids, tokens=tokens, text=self.tokenizer.decode(text_ids),
             logprobs=np.asarray(logprobs, dtype=np.float32),
             hidden=torch.stack(states).float().cpu().numpy(),
         )
@@ -177,11 +195,11 @@ class TextGenerator:
         """Teacher-forced pass over prompt + claimed tokens: one forward, every position at once."""
         if not tokens:
             raise InputError("no tokens to score")
-        if any(not 0 <= t < self.tokenizer.vocab_size for t in tokens):
+        if any(not 0 <= t < self.vocab_size for t in tokens):
             raise InputError("a claimed token id is outside the model's vocabulary")
         ids = self._prompt_ids(prompt, len(tokens))
         full = torch.tensor([ids + tokens[:-1]], device=self.device)
-        logits, hidden, _ = self.model(full)
+        logits, hidden, _ = self.forward(full, None)
         start = len(ids) - 1
         logits = logits[0, start:].float().cpu()
         hidden = hidden[0, start:].float().cpu()

@@ -43,7 +43,10 @@ def load_weights(network: nn.Module, path: Path) -> None:
         raise ModelError(f"cannot read weights {path.name}: {exc}") from None
     # Weights may be stored with a "model." prefix (training checkpoints) or bare.
     state = {k.removeprefix("model."): v for k, v in state.items() if not k.startswith("optim.")}
-    missing, unexpected = network.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = network.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensor shapes that do not fit the architecture
+        raise ModelError(f"weights {path.name} do not fit the architecture: {str(exc)[:200]}") from None
     if missing or unexpected:
         raise ModelError(
             f"weights {path.name} do not fit the architecture "
@@ -125,7 +128,7 @@ class TorchRuntime(Runtime):
         network = load_network(model_dir, manifest, device)
         text = None
         if isinstance(network, CausalTransformer):
-            text = TextGenerator(network, BpeTokenizer.from_file(model_dir / TOKENIZER_FILE), device)
+            text = TextGenerator.for_transformer(network, BpeTokenizer.from_file(model_dir / TOKENIZER_FILE), device)
         return LoadedTorch(network, manifest, settings, text)
 
     def versions(self) -> dict[str, str]:

@@ -161,7 +161,10 @@ class Trainer:
         except Exception as exc:  # safetensors raises its own error type for malformed bytes
             raise InputError(f"the checkpoint is not valid safetensors: {exc}") from None
         weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-        missing, unexpected = self.network.load_state_dict(weights, strict=False)
+        try:
+            missing, unexpected = self.network.load_state_dict(weights, strict=False)
+        except RuntimeError:  # tensor shapes that do not fit
+            missing, unexpected = ["(shapes)"], []
         if missing or unexpected or "meta.step" not in tensors:
             raise InputError("the checkpoint does not belong to this model")
         for i, param in enumerate(self.network.parameters()):
