@@ -42,11 +42,14 @@ writes, or undoes what it wrote.
     │   ├── MerkleError              an empty tree, a leaf that is not 32 bytes, a malformed proof
     │   ├── ManifestError            a provenance manifest or anchored record is malformed or unknown
     │   └── CredentialError          a C2PA credential cannot be made, embedded or read
-    └── NodeError
-        ├── NodeStateError           an out-of-order change to a node's job records
-        ├── JobTimedOut              a workload ran past its time budget and was killed
-        ├── JobOutOfMemory           a workload went over its memory budget and was killed
-        └── WorkerCrashed            a worker process died or raised an unexpected error
+    ├── NodeError
+    │   ├── NodeStateError           an out-of-order change to a node's job records
+    │   ├── JobTimedOut              a workload ran past its time budget and was killed
+    │   ├── JobOutOfMemory           a workload went over its memory budget and was killed
+    │   └── WorkerCrashed            a worker process died or raised an unexpected error
+    └── AnalyticsError
+        ├── IndexInUse               another process (a running explorer) holds the chain index
+        └── IndexerError             bad indexer settings or a damaged index file
 """
 
 from __future__ import annotations
@@ -274,3 +277,22 @@ class JobOutOfMemory(NodeError):
 
 class WorkerCrashed(NodeError):
     default_hint = "the worker was replaced; the message says what it raised"
+
+
+# --- analytics and the explorer ------------------------------------------------------------
+
+
+class AnalyticsError(DeaiError):
+    exit_code = 9
+    default_hint = "see `deai index status`"
+
+
+class IndexInUse(AnalyticsError):
+    default_hint = (
+        "a running `deai explorer` holds the index; `deai stats` asks it over HTTP, "
+        "or stop it first"
+    )
+
+
+class IndexerError(AnalyticsError):
+    default_hint = "delete the index file (it is rebuilt from the chain) or fix the setting"
