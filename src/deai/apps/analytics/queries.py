@@ -1,0 +1,373 @@
+"""The questions people ask of the network, answered from the index.
+
+Figures (frozen dataclasses):
+
+- ``overview`` — providers (live = registered, active and staked), validators, jobs per
+  state, volume paid, fees, refunds, slashed stake, channels, anchors, models, datasets.
+- ``price_per_kind`` — job clearing prices (by the workload kind of the job's spec) or
+  providers' offered prices (by Registry kind), per time bucket: count, mean, min, max.
+- ``provider_reliability`` — per provider: assigned, finalized, expired, rejected,
+  disputed, slashed, and finalized / (finalized + expired + rejected).
+- ``latency`` — seconds from posting to settlement (and to the result) of settled jobs:
+  percentiles and a histogram.
+- ``revenue_per_provider`` — paid job prices plus payment-channel payouts.
+- ``verification_outcomes`` — settled jobs by verification mode and outcome.
+- ``find_anomalies`` — the flags of ``anomalies.py`` over the index.
+
+Pages (plain rows for the explorer): ``job``, ``job_timeline``, ``job_bids``,
+``provider``, ``provider_jobs``, ``asset``, ``lineage``, ``account``, ``search``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+from eth_utils.address import is_address, to_checksum_address
+
+from deai.apps.analytics.anomalies import Anomaly, SettledJob, price_outliers, rate_jumps
+from deai.chain.types import JobStatus
+
+Row = dict[str, Any]
+JOB_STATES = tuple(s.name for s in JobStatus if s is not JobStatus.NONE)
+
+
+def rows(db: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[Row]:
+    cursor = db.execute(sql, params or [])
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def one(db: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Row | None:
+    found = rows(db, sql, params)
+    return found[0] if found else None
+
+
+def scalar(db: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    row = db.execute(sql, params or []).fetchone()
+    return None if row is None else row[0]
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    providers: int
+    live_providers: int
+    validators: int
+    jobs: int
+    jobs_by_state: dict[str, int]
+    volume_paid: int
+    """Job prices paid to providers (token units)."""
+    fees_paid: int
+    refunded: int
+    slashed: int
+    channels_open: int
+    channel_paid: int
+    anchors: int
+    anchored_leaves: int
+    models: int
+    datasets: int
+    indexed_block: int | None
+    indexed_at: int | None
+    """Timestamp of the newest indexed event's block."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, int) and abs(v) >= 2**53 else v)
+                for k, v in asdict(self).items()}
+
+
+def overview(db: duckdb.DuckDBPyConnection) -> Overview:
+    states = {name: 0 for name in JOB_STATES}
+    for row in rows(db, "SELECT status, count(*) AS n FROM jobs GROUP BY status"):
+        if row["status"] is not None:
+            states[str(row["status"])] = int(row["n"])
+    money = one(db, "SELECT sum(paid) AS paid, sum(fee) AS fee, sum(refunded) AS refunded FROM payments") or {}
+    next_block = scalar(db, "SELECT value FROM meta WHERE key = 'next_block'")
+    return Overview(
+        providers=_int(scalar(db, "SELECT count(*) FROM providers")),
+        live_providers=_int(scalar(db, "SELECT count(*) FROM providers WHERE active AND staked > 0")),
+        validators=_int(scalar(db, "SELECT count(*) FROM validators WHERE active")),
+        jobs=sum(states.values()),
+        jobs_by_state=states,
+        volume_paid=_int(money.get("paid")),
+        fees_paid=_int(money.get("fee")),
+        refunded=_int(money.get("refunded")),
+        slashed=_int(scalar(db, "SELECT sum(amount) FROM slashes")),
+        channels_open=_int(scalar(db, "SELECT count(*) FROM channels WHERE state IN ('open', 'closing')")),
+        channel_paid=_int(scalar(db, "SELECT sum(paid_to_provider) FROM channels")),
+        anchors=_int(scalar(db, "SELECT count(*) FROM anchors")),
+        anchored_leaves=_int(scalar(db, "SELECT sum(leaf_count) FROM anchors")),
+        models=_int(scalar(db, "SELECT count(*) FROM models")),
+        datasets=_int(scalar(db, "SELECT count(*) FROM datasets")),
+        indexed_block=int(next_block) - 1 if next_block is not None else None,
+        indexed_at=scalar(db, "SELECT max(ts) FROM events"),
+    )
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    bucket_start: int
+    kind: str
+    count: int
+    mean: float
+    low: int
+    high: int
+
+
+def price_per_kind(
+    db: duckdb.DuckDBPyConnection, *, bucket_s: int = 3600, offered: bool = False
+) -> list[PricePoint]:
+    """Prices per workload kind per ``bucket_s`` seconds, oldest bucket first."""
+    source = "v_offered_prices" if offered else "v_job_prices"
+    found = rows(db, f"""
+        SELECT (ts // ?) * ? AS bucket, workload_kind AS kind, count(*) AS n,
+               avg(price::DOUBLE) AS mean, min(price) AS low, max(price) AS high
+        FROM {source} WHERE ts IS NOT NULL GROUP BY ALL ORDER BY bucket, kind
+    """, [bucket_s, bucket_s])
+    return [PricePoint(int(r["bucket"]), str(r["kind"]), int(r["n"]), float(r["mean"]),
+                       int(r["low"]), int(r["high"])) for r in found]
+
+
+@dataclass(frozen=True)
+class Reliability:
+    provider: str
+    jobs_assigned: int
+    finalized: int
+    expired: int
+    rejected: int
+    disputed: int
+    slashed: int
+    reliability: float | None
+    """finalized / (finalized + expired + rejected); None before the first settled job."""
+
+
+def provider_reliability(db: duckdb.DuckDBPyConnection) -> list[Reliability]:
+    return [
+        Reliability(str(r["provider"]), int(r["jobs_assigned"]), int(r["finalized"]),
+                    int(r["expired"]), int(r["rejected"]), int(r["disputed"]), int(r["slashed"]),
+                    None if r["reliability"] is None else float(r["reliability"]))
+        for r in rows(db, "SELECT * FROM v_provider_reliability ORDER BY provider")
+    ]
+
+
+@dataclass(frozen=True)
+class Latency:
+    settled: int
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+    max_s: int | None
+    result_p50_s: float | None
+    """Assignment to committed result, median."""
+    histogram: list[tuple[str, int]] = field(default_factory=list)
+    """(bucket label, jobs) for seconds from posting to settlement."""
+
+
+_LATENCY_EDGES = (60, 300, 900, 3600, 6 * 3600, 86400)
+
+
+def _label(seconds: int) -> str:
+    return f"{seconds // 3600}h" if seconds >= 3600 else f"{seconds // 60}m"
+
+
+def latency(db: duckdb.DuckDBPyConnection) -> Latency:
+    stats = one(db, """
+        SELECT count(to_settle_s) AS n,
+               quantile_cont(to_settle_s, 0.5) AS p50, quantile_cont(to_settle_s, 0.9) AS p90,
+               quantile_cont(to_settle_s, 0.99) AS p99, max(to_settle_s) AS mx,
+               quantile_cont(to_result_s, 0.5) AS r50
+        FROM v_job_latency WHERE settled_at IS NOT NULL
+    """) or {}
+    values = [int(r[0]) for r in db.execute(
+        "SELECT to_settle_s FROM v_job_latency WHERE to_settle_s IS NOT NULL").fetchall()]
+    edges = (0, *_LATENCY_EDGES)
+    histogram = []
+    for low, high in zip(edges, (*_LATENCY_EDGES, None), strict=True):
+        label = f"< {_label(high)}" if low == 0 and high else (f"≥ {_label(low)}" if high is None else f"{_label(low)}–{_label(high)}")
+        histogram.append((label, sum(1 for v in values if v >= low and (high is None or v < high))))
+
+    def f(key: str) -> float | None:
+        return None if stats.get(key) is None else float(stats[key])
+
+    return Latency(_int(stats.get("n")), f("p50"), f("p90"), f("p99"),
+                   None if stats.get("mx") is None else int(stats["mx"]), f("r50"), histogram)
+
+
+@dataclass(frozen=True)
+class Revenue:
+    provider: str
+    paid_jobs: int
+    job_revenue: int
+    channel_revenue: int
+    revenue: int
+
+
+def revenue_per_provider(db: duckdb.DuckDBPyConnection) -> list[Revenue]:
+    return [
+        Revenue(str(r["provider"]), int(r["paid_jobs"]), int(r["job_revenue"]),
+                int(r["channel_revenue"]), int(r["revenue"]))
+        for r in rows(db, "SELECT * FROM v_revenue_per_provider ORDER BY revenue DESC, provider")
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mode: str
+    outcome: str
+    jobs: int
+
+
+def verification_outcomes(db: duckdb.DuckDBPyConnection) -> list[Outcome]:
+    return [Outcome(str(r["mode"]), str(r["outcome"]), int(r["jobs"]))
+            for r in rows(db, "SELECT * FROM v_verification_outcomes ORDER BY mode, outcome")]
+
+
+def find_anomalies(db: duckdb.DuckDBPyConnection) -> list[Anomaly]:
+    settled = [
+        SettledJob(str(r["provider"]), str(r["status"]) in ("EXPIRED", "REJECTED"), bool(r["disputed"]))
+        for r in rows(db, """
+            SELECT provider, status, disputed FROM jobs
+            WHERE provider IS NOT NULL AND settled_at IS NOT NULL
+            ORDER BY settled_at, last_block, job_id
+        """)
+    ]
+    job_prices = [(f"job {r['job_id']}", str(r["workload_kind"]), int(r["price"]))
+                  for r in rows(db, "SELECT job_id, workload_kind, price FROM v_job_prices ORDER BY job_id")]
+    offered = [(str(r["provider"]), str(r["workload_kind"]), int(r["price"])) for r in rows(db, """
+        SELECT provider, workload_kind, arg_max(price, (block_number)) AS price
+        FROM v_offered_prices GROUP BY ALL ORDER BY provider, workload_kind
+    """)]
+    return [*rate_jumps(settled), *price_outliers(job_prices),
+            *price_outliers(offered, kind="offered_price_outlier")]
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def job(db: duckdb.DuckDBPyConnection, job_id: int) -> Row | None:
+    return one(db, "SELECT * FROM jobs WHERE job_id = ?", [job_id])
+
+
+def job_timeline(db: duckdb.DuckDBPyConnection, job_id: int) -> list[Row]:
+    return rows(db, """
+        SELECT block_number, log_index, tx_hash, ts, event, status, reason_code, reason,
+               provider, price, challenger, fraud, paid, fee, refunded, slashed, output_cid
+        FROM job_events WHERE job_id = ? ORDER BY block_number, log_index
+    """, [job_id])
+
+
+def job_bids(db: duckdb.DuckDBPyConnection, job_id: int) -> list[Row]:
+    return rows(db, "SELECT * FROM bids WHERE job_id = ? ORDER BY block_number, log_index", [job_id])
+
+
+def recent_jobs(db: duckdb.DuckDBPyConnection, limit: int = 20) -> list[Row]:
+    return rows(db, "SELECT * FROM jobs ORDER BY job_id DESC LIMIT ?", [limit])
+
+
+def providers(db: duckdb.DuckDBPyConnection) -> list[Row]:
+    return rows(db, "SELECT * FROM providers ORDER BY registered_at, address")
+
+
+def provider(db: duckdb.DuckDBPyConnection, address: str) -> Row | None:
+    return one(db, "SELECT * FROM providers WHERE address = ?", [address])
+
+
+def provider_jobs(db: duckdb.DuckDBPyConnection, address: str) -> list[Row]:
+    return rows(db, "SELECT * FROM jobs WHERE provider = ? ORDER BY job_id DESC", [address])
+
+
+def provider_slashes(db: duckdb.DuckDBPyConnection, address: str) -> list[Row]:
+    return rows(db, "SELECT * FROM slashes WHERE who = ? ORDER BY block_number, log_index", [address])
+
+
+def provider_anchors(db: duckdb.DuckDBPyConnection, address: str) -> list[Row]:
+    return rows(db, "SELECT * FROM anchors WHERE provider = ? ORDER BY sequence", [address])
+
+
+def asset(db: duckdb.DuckDBPyConnection, cid: str) -> Row | None:
+    return one(db, "SELECT * FROM assets WHERE cid = ?", [cid])
+
+
+def lineage(db: duckdb.DuckDBPyConnection, cid: str, depth: int = 8) -> tuple[list[Row], list[tuple[str, str]]]:
+    """Assets linked to ``cid`` through parents (ancestors) and children (descendants),
+    up to ``depth`` steps each way, and the (parent, child) edges among them."""
+    edges: set[tuple[str, str]] = set()
+    seen = {cid}
+    for column, other in (("child_cid", "parent_cid"), ("parent_cid", "child_cid")):
+        frontier = {cid}
+        for _ in range(depth):
+            if not frontier:
+                break
+            marks = ", ".join("?" * len(frontier))
+            found = db.execute(
+                f"SELECT child_cid, parent_cid, {other} FROM lineage WHERE {column} IN ({marks})",
+                sorted(frontier),
+            ).fetchall()
+            frontier = set()
+            for child, parent, nxt in found:
+                edges.add((str(parent), str(child)))
+                if nxt not in seen:
+                    seen.add(str(nxt))
+                    frontier.add(str(nxt))
+    marks = ", ".join("?" * len(seen))
+    known = {str(r["cid"]): r for r in rows(db, f"SELECT * FROM assets WHERE cid IN ({marks})", sorted(seen))}
+    nodes = [known.get(c, {"cid": c, "asset_kind": "unregistered"}) for c in sorted(seen)]
+    return nodes, sorted(edges)
+
+
+def account(db: duckdb.DuckDBPyConnection, address: str) -> Row:
+    """What the index knows about any address: balance, stake, jobs as client, channels."""
+    return {
+        "address": address,
+        "balance": _int(scalar(db, "SELECT balance FROM balances WHERE address = ?", [address])),
+        "stake": one(db, "SELECT * FROM stakes WHERE address = ?", [address]),
+        "is_provider": provider(db, address) is not None,
+        "is_validator": bool(scalar(db, "SELECT count(*) FROM validators WHERE address = ?", [address])),
+        "jobs": rows(db, "SELECT * FROM jobs WHERE client = ? ORDER BY job_id DESC", [address]),
+        "channels": rows(db, "SELECT * FROM channels WHERE client = ? OR provider = ? ORDER BY opened_at",
+                         [address, address]),
+        "market": rows(db, "SELECT kind, sum(amount) AS amount FROM market_flows WHERE account = ? GROUP BY kind",
+                       [address]),
+    }
+
+
+def balances(db: duckdb.DuckDBPyConnection, limit: int = 20) -> list[Row]:
+    return rows(db, "SELECT * FROM balances WHERE balance > 0 ORDER BY balance DESC, address LIMIT ?", [limit])
+
+
+_CID_RE = re.compile(r"^(b[a-z2-7]{20,200}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")
+_TX_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+def search(db: duckdb.DuckDBPyConnection, query: str) -> str | None:
+    """The explorer path for an address, job id, CID or transaction hash; None if unknown."""
+    q = query.strip()
+    if q.startswith("#"):
+        q = q[1:]
+    if q.isdigit():
+        return f"/job/{int(q)}" if job(db, int(q)) else None
+    if is_address(q):
+        address = to_checksum_address(q)
+        return f"/provider/{address}" if provider(db, address) else f"/address/{address}"
+    if _TX_RE.match(q):
+        found = scalar(db, "SELECT min(job_id) FROM job_events WHERE tx_hash = ?", [q.lower()])
+        return f"/job/{found}" if found is not None else None
+    if _CID_RE.match(q):
+        if asset(db, q):
+            return f"/model/{q}"
+        found = scalar(db, """
+            SELECT min(job_id) FROM job_events WHERE spec_cid = ? OR output_cid = ?
+        """, [q, q])
+        if found is not None:
+            return f"/job/{found}"
+        if scalar(db, "SELECT count(*) FROM lineage WHERE parent_cid = ?", [q]):
+            return f"/model/{q}"
+    return None
