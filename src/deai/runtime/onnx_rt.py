@@ -3,8 +3,10 @@
 Canonical sessions run with a fixed intra-op thread count, one inter-op thread, sequential
 execution and basic graph optimizations only (constant folding and redundant-node removal,
 which do not change arithmetic; the extended level fuses operators into kernels that vary
-with the CPU's instruction set). The model's ``extra.output`` names the graph output holding
-class probabilities (default ``probabilities``; ``logits`` get a softmax here).
+with the CPU's instruction set). Graph outputs named ``probabilities`` and ``logits`` are
+both returned when present (logits tell a float32 model from an int8 copy far better than
+saturated probabilities do); a graph with only logits gets its softmax here, and
+``extra.output`` can name another output that already holds probabilities.
 """
 
 from __future__ import annotations
@@ -50,25 +52,30 @@ class LoadedOnnx(LoadedModel):
         self.input_name = session.get_inputs()[0].name
         outputs = [o.name for o in session.get_outputs()]
         wanted = str(manifest.extra.get("output", "probabilities"))
-        if wanted in outputs:
-            self.output_name, self.needs_softmax = wanted, False
-        elif "logits" in outputs:
-            self.output_name, self.needs_softmax = "logits", True
-        else:
-            self.output_name, self.needs_softmax = outputs[0], bool(manifest.extra.get("softmax", False))
+        self.probs_name = wanted if wanted in outputs else None
+        self.logits_name = "logits" if "logits" in outputs else None
+        if self.probs_name is None and self.logits_name is None:
+            self.probs_name = outputs[0]  # a graph with one unnamed output: take it as probabilities
+        self.fetch = [n for n in (self.probs_name, self.logits_name) if n is not None]
 
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+    def scores(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, logits or None) for a batch."""
         try:
-            (out,) = self.session.run([self.output_name], {self.input_name: pixels})
+            outs = self.session.run(self.fetch, {self.input_name: pixels})
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad feeds
             raise InputError(f"onnxruntime rejected the input: {str(exc).splitlines()[0][:300]}") from None
-        array = np.asarray(out, dtype=np.float32)
-        return softmax(array) if self.needs_softmax else array
+        named = dict(zip(self.fetch, outs, strict=True))
+        logits = np.asarray(named[self.logits_name], dtype=np.float32) if self.logits_name else None
+        if self.probs_name is not None:
+            return np.asarray(named[self.probs_name], dtype=np.float32), logits
+        assert logits is not None
+        return softmax(logits), logits
 
     def run(self, request: Request) -> RunOutput:
         if not isinstance(request, ClassifyRequest):
             raise self.wrong_request(request)
-        return classify_output(self.probabilities(request.pixels), self.manifest.labels)
+        probs, logits = self.scores(request.pixels)
+        return classify_output(probs, self.manifest.labels, logits)
 
 
 class OnnxRuntime(Runtime):

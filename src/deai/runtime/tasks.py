@@ -239,8 +239,11 @@ def parse_image_request(data: bytes | None, params: Params, classes: int) -> Ima
 # --- building outputs ----------------------------------------------------------------------
 
 
-def classify_output(probabilities: np.ndarray, labels: tuple[str, ...]) -> RunOutput:
-    """Stored: probabilities as .npy (float32 N×C). Shown: top label and probability per row."""
+def classify_output(probabilities: np.ndarray, labels: tuple[str, ...], logits: np.ndarray | None = None) -> RunOutput:
+    """Stored: probabilities (and logits when the model gives them) as .npy, float32 N×C.
+
+    Shown: the top label and its probability per row.
+    """
     probs = np.ascontiguousarray(probabilities, dtype=np.float32)
     best = probs.argmax(axis=1)
     top = probs[np.arange(len(best)), best]
@@ -252,8 +255,10 @@ def classify_output(probabilities: np.ndarray, labels: tuple[str, ...]) -> RunOu
     result: dict[str, Any] = {"predictions": predictions}
     if len(predictions) == 1:
         result.update(predictions[0])
-    blob = OutputBlob("probabilities.npy", "application/x-npy", npy_bytes(probs))
-    return RunOutput(blobs=(blob,), result=result)
+    blobs = [OutputBlob("probabilities.npy", "application/x-npy", npy_bytes(probs))]
+    if logits is not None:
+        blobs.append(OutputBlob("logits.npy", "application/x-npy", npy_bytes(np.asarray(logits, dtype=np.float32))))
+    return RunOutput(blobs=tuple(blobs), result=result)
 
 
 def embed_output(embeddings: np.ndarray, single: bool) -> RunOutput:

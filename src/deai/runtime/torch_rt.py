@@ -87,8 +87,9 @@ class LoadedTorch(LoadedModel):
         if pixels.shape[1] != self.network.hidden[0].in_features:  # type: ignore[union-attr,index]
             raise InputError(f"input has {pixels.shape[1]} features; the model takes "
                              f"{self.network.hidden[0].in_features}")  # type: ignore[union-attr,index]
-        probs = torch.softmax(self.network(pixels), dim=1).cpu().numpy()
-        return classify_output(probs, self.manifest.labels)
+        logits = self.network(pixels)
+        probs = torch.softmax(logits, dim=1).cpu().numpy()
+        return classify_output(probs, self.manifest.labels, logits.cpu().numpy())
 
     def _generate(self, request: GenerateRequest) -> RunOutput:
         assert self.text is not None
