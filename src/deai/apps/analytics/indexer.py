@@ -31,12 +31,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from web3 import Web3
 from web3.exceptions import BlockNotFound, Web3RPCError
+from web3.types import BlockData
 
 from deai.apps.analytics.rows import RowBuilder, StakeState
 from deai.apps.analytics.schema import (
@@ -332,7 +333,8 @@ class Indexer:
             answers = batch.execute()
         out: dict[int, tuple[str, int]] = {}
         for number, block in zip(wanted, answers, strict=True):
-            out[number] = (_hex(block["hash"]), int(block["timestamp"]))
+            header = cast(BlockData, block)
+            out[number] = (_hex(header["hash"]), int(header["timestamp"]))
         return out
 
     def _resolve_spec_kinds(self) -> None:

@@ -13,6 +13,7 @@ Figures (frozen dataclasses):
 - ``revenue_per_provider`` — paid job prices plus payment-channel payouts.
 - ``verification_outcomes`` — settled jobs by verification mode and outcome.
 - ``find_anomalies`` — the flags of ``anomalies.py`` over the index.
+- ``report`` — all of the above as one JSON-ready dict (``deai stats``, ``/api/stats``).
 
 Pages (plain rows for the explorer): ``job``, ``job_timeline``, ``job_bids``,
 ``provider``, ``provider_jobs``, ``asset``, ``lineage``, ``account``, ``search``.
@@ -80,8 +81,7 @@ class Overview:
     """Timestamp of the newest indexed event's block."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, int) and abs(v) >= 2**53 else v)
-                for k, v in asdict(self).items()}
+        return asdict(self)
 
 
 def overview(db: duckdb.DuckDBPyConnection) -> Overview:
@@ -371,3 +371,15 @@ def search(db: duckdb.DuckDBPyConnection, query: str) -> str | None:
         if scalar(db, "SELECT count(*) FROM lineage WHERE parent_cid = ?", [q]):
             return f"/model/{q}"
     return None
+
+
+def report(db: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Every key figure in one JSON-ready dict (``deai stats --json``, ``/api/stats``)."""
+    return {
+        "overview": overview(db).as_dict(),
+        "reliability": [asdict(r) for r in provider_reliability(db)],
+        "revenue": [asdict(r) for r in revenue_per_provider(db)],
+        "latency": asdict(latency(db)),
+        "verification": [asdict(o) for o in verification_outcomes(db)],
+        "anomalies": [a.as_dict() for a in find_anomalies(db)],
+    }

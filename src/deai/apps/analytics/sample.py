@@ -106,11 +106,11 @@ class _Story:
         self.out.spec_kinds[cid] = kind
         return cid
 
-    def post(self, client: str, kind: str, n: int, max_price: TokenAmount = tokens(10), *,
+    def post(self, client: str, kind: str, n: int, max_price: TokenAmount | None = None, *,
              bid_window: int = 60, timeout: int = 3_600, verification: Verification | None = None) -> JobId:
         now = self.market.chain_time()
         return self.market.post_job(
-            self.a(client), self.spec(kind, n), max_price, bid_window=bid_window,
+            self.a(client), self.spec(kind, n), max_price or tokens(10), bid_window=bid_window,
             deadline=now + timeout, verification=verification,
         ).job_id
 
@@ -124,7 +124,7 @@ class _Story:
         self.market.accept_bid(self.a("client2"), job_id, self.a(provider).address)
         self.commit(provider, job_id)
         committee = self.market.challenge(self.a("validator1"), job_id).committee
-        members = [v for v in VALIDATORS if self.a(v).address in committee]
+        members = [v for v in VALIDATORS if str(self.a(v).address) in set(map(str, committee))]
         self.out.jobs[label] = job_id
         return job_id, members
 

@@ -1,0 +1,142 @@
+"""The indexer against a real chain: tables equal the chain, restarts and reorgs change nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deai.apps.analytics import Indexer, open_index, overview
+from deai.apps.analytics.queries import rows, scalar
+from deai.chain.devnet import DEMO_ROLES, demo_account
+from deai.chain.jobmarket import JobMarket
+from deai.chain.registry import Registry
+from deai.chain.staking import Staking
+from deai.chain.token import Token
+from deai.config import Config
+from deai.testing.plugin import Chain
+
+from .conftest import Sampled, dump, rpc
+
+pytestmark = pytest.mark.integration
+
+
+def index(s: Sampled, path: Path | None = None, **options: object) -> Indexer:
+    indexer = Indexer(open_index(path), s.w3, s.deployment, spec_kinds=s.history.spec_kinds.get, **options)  # type: ignore[arg-type]
+    indexer.run()
+    return indexer
+
+
+def test_tables_equal_what_the_chain_says(sampled: Sampled, chain: Chain) -> None:
+    db = index(sampled).db
+    market, staking = JobMarket(chain.w3, chain.deployment), Staking(chain.w3, chain.deployment)
+    token, registry = Token(chain.w3, chain.deployment), Registry(chain.w3, chain.deployment)
+    assert scalar(db, "SELECT count(*) FROM jobs") == market.job_count() == 9
+    for job in rows(db, "SELECT * FROM jobs ORDER BY job_id"):
+        onchain = market.job(job["job_id"])
+        assert job["status"] == onchain.status.name
+        assert job["client"] == onchain.client
+        if job["provider"] is not None:  # assigned at some point: the chain keeps who and at what price
+            assert job["provider"] == onchain.provider and job["price"] == onchain.price
+        elif job["status"] != "OPEN":
+            assert int(onchain.provider, 16) == 0
+        assert job["workload_kind"] == sampled.history.spec_kinds[job["spec_cid"]]
+        result = market.result(job["job_id"])
+        assert job["output_cid"] == (result.output_cid if result else None)
+    for role in DEMO_ROLES:
+        address = demo_account(role).address
+        balance = scalar(db, "SELECT balance FROM balances WHERE address = ?", [address]) or 0
+        assert balance == token.balance_of(address), role
+        stake = scalar(db, "SELECT staked FROM stakes WHERE address = ?", [address]) or 0
+        assert stake == staking.stake_of(address), role
+    assert scalar(db, "SELECT balance FROM balances WHERE address = ?", [market.address]) == token.balance_of(market.address)
+    assert scalar(db, "SELECT count(*) FROM providers WHERE active") == registry.provider_count() == 3
+    assert scalar(db, "SELECT count(*) FROM models") == 2 and scalar(db, "SELECT count(*) FROM datasets") == 2
+    assert scalar(db, "SELECT count(*) FROM lineage WHERE child_cid = ?", [sampled.history.finetuned]) == 2
+    o = overview(db)
+    assert o.jobs_by_state == {"OPEN": 1, "ASSIGNED": 1, "COMMITTED": 1, "DISPUTED": 0,
+                               "FINALIZED": 3, "EXPIRED": 2, "REJECTED": 1}
+    assert o.anchors == 1 and o.anchored_leaves == 8 and o.channels_open == 1
+    assert o.slashed == staking.total_staked() * 0 + scalar(db, "SELECT sum(amount) FROM slash_events")
+    # rows are keyed by (block, log index): each event once
+    for table in ("events", "job_events", "transfers", "stake_events"):
+        assert scalar(db, f"SELECT count(*) - count(DISTINCT (block_number, log_index)) FROM {table}") == 0
+
+
+def test_a_run_after_a_run_changes_nothing(sampled: Sampled, chain: Chain) -> None:
+    indexer = index(sampled, reorg_depth=50)
+    before = dump(indexer.db)
+    again = indexer.run()
+    assert again.ranges == 1 and again.events > 0  # it did re-read the newest blocks
+    assert dump(indexer.db) == before
+
+
+def test_an_index_stopped_after_every_few_ranges_ends_equal_to_one_run(sampled: Sampled, chain: Chain) -> None:
+    whole = dump(index(sampled).db)
+    stepwise = Indexer(open_index(None), chain.w3, chain.deployment, max_range=3, reorg_depth=4,
+                       spec_kinds=sampled.history.spec_kinds.get)
+    runs = 0
+    while True:
+        runs += 1
+        result = stepwise.run(max_ranges=2)
+        if result.next_block > chain.w3.eth.block_number:
+            break
+    assert runs > 5
+    assert dump(stepwise.db) == whole
+
+
+def test_an_indexer_killed_mid_way_resumes_to_the_same_tables(sampled: Sampled, chain: Chain, tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "deai")
+    chain.deployment.save(config.deployment_file)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    cmd = [sys.executable, "-c", "import sys; from deai.cli.main import run; sys.exit(run())",
+           "--data-dir", str(config.data_dir), "index", "run", "--range", "1"]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    seen = 0
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen += line.startswith("indexed blocks")
+        if seen == 8:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the indexer finished before it could be killed"
+    path = tmp_path / "deai" / "analytics" / "index.duckdb"
+    killed = open_index(path)
+    assert 1 < int(scalar(killed, "SELECT value FROM meta WHERE key = 'next_block'")) <= chain.w3.eth.block_number
+    resumed = Indexer(killed, chain.w3, chain.deployment, max_range=7, spec_kinds=sampled.history.spec_kinds.get)
+    resumed.run()
+    assert dump(resumed.db) == dump(index(sampled).db)
+
+
+def test_a_reorg_replaces_the_rows_of_the_blocks_it_changed(sampled: Sampled, chain: Chain) -> None:
+    token = Token(chain.w3, chain.deployment)
+    fork = rpc(chain.w3, "evm_snapshot")
+    for amount in (1, 2, 3, 4):  # the branch that will be abandoned
+        token.transfer(chain.accounts["client1"], chain.accounts["client2"].address, amount)
+    indexer = index(sampled, reorg_depth=2)
+    assert scalar(indexer.db, "SELECT count(*) FROM transfers WHERE amount < 5") == 4
+    rpc(chain.w3, "evm_revert", fork)  # the chain goes back 4 blocks, deeper than reorg_depth…
+    for amount in (7, 8):  # …and grows another way
+        token.transfer(chain.accounts["client2"], chain.accounts["client1"].address, amount)
+    result = indexer.run()
+    assert result.rewound_to is not None
+    assert scalar(indexer.db, "SELECT count(*) FROM transfers WHERE amount < 5") == 0
+    assert dump(indexer.db) == dump(index(sampled).db)
+
+
+def test_an_index_of_another_deployment_is_rebuilt(sampled: Sampled, chain: Chain, tmp_path: Path) -> None:
+    path = tmp_path / "index.duckdb"
+    first = index(sampled, path)
+    first.db.close()
+    moved = type(chain.deployment)(chain.deployment.chain_id, chain.deployment.rpc_url,
+                                   chain.deployment.block, chain.deployment.deployer,
+                                   {k: v for k, v in chain.deployment.contracts.items() if k != "Anchors"})
+    again = Indexer(open_index(path), chain.w3, moved)
+    again.run()
+    assert scalar(again.db, "SELECT count(*) FROM anchors") == 0
+    assert scalar(again.db, "SELECT count(*) FROM jobs") == 9
