@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from typer.exceptions import TyperException
 
 from deai.cli import devnet, keys
+from deai.cli import explorer as explorer_cli
 from deai.cli import model as model_cli
 from deai.cli import store as store_cli
 from deai.cli.common import CliState, err_console
@@ -29,6 +30,9 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(store_cli.app, name="store")
 app.add_typer(model_cli.app, name="model")
+app.add_typer(explorer_cli.index_app, name="index")
+app.command("explorer")(explorer_cli.explorer)
+app.command("stats")(explorer_cli.stats)
 
 
 @app.callback()
