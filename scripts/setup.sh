@@ -49,6 +49,18 @@ if ! grep -qs "\"version\": \"$UNIXFS_IMPORTER_VERSION\"" tools/npm/node_modules
   npm install --silent --no-audit --no-fund --save-exact --prefix tools/npm "ipfs-unixfs-importer@$UNIXFS_IMPORTER_VERSION" >/dev/null
 fi
 
+# 3c. Debian's chromium and its driver for the explorer's browser tests (tests/e2e/explorer);
+#     Selenium drives /usr/bin/chromedriver, so no browser build is downloaded by a Python package.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium and chromium-driver with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  else
+    echo "setup: /usr/bin/chromium is missing; install chromium and chromium-driver (the explorer's browser tests skip without them)"
+  fi
+fi
+
 # 4. demo models, built offline and cached by content (skipped until the runtime package exists)
 if "$VENV/bin/python" -c "import deai.runtime.demo_models" 2>/dev/null; then
   "$VENV/bin/python" -m deai.runtime.demo_models --quiet
