@@ -76,6 +76,11 @@ def duration(seconds: Any) -> str:
     return f"{s}s" if s < 120 else (f"{s // 60}m {s % 60}s" if s < 7200 else f"{s // 3600}h {s % 3600 // 60}m")
 
 
+def sentence(text: Any) -> str:
+    value = str(text)
+    return value[:1].upper() + value[1:]
+
+
 def status_text(name: Any) -> str:
     try:
         return JobStatus[str(name)].description
@@ -85,7 +90,8 @@ def status_text(name: Any) -> str:
 
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters.update(tok=tok, short=short, when=when, duration=duration, status_text=status_text)
+    templates.env.filters.update(tok=tok, short=short, when=when, duration=duration, status_text=status_text,
+                                sentence=sentence)
     return templates
 
 

@@ -37,7 +37,8 @@ def bar_chart(
     """Horizontal bars, one per ``(label, value)``."""
     if not items or all(v == 0 for _, v in items):
         return _empty(width, 60, title)
-    bar, gap, label_w, value_w = 18, 8, 140, 110
+    bar, gap, value_w = 18, 8, 110
+    label_w = min(width // 2, 12 + 7 * max(len(label) for label, _ in items))
     height = len(items) * (bar + gap) + gap
     top = max(v for _, v in items) or 1
     span = width - label_w - value_w
@@ -108,8 +109,8 @@ def line_chart(
     for frac in (0.0, 0.5, 1.0):
         value = y1 / 1.1 * frac
         parts.append(f'<text x="{pad_l - 6}" y="{sy(value) + 4:.1f}" text-anchor="end" {_FONT}>{_e(fmt(value))}</text>')
-    for x in (x0, x1):
-        parts.append(f'<text x="{sx(x):.1f}" y="{height - pad_b + 16}" text-anchor="middle" {_FONT}>{_e(_time(x))}</text>')
+    for x, anchor in ((x0, "start"), (x1, "end")):
+        parts.append(f'<text x="{sx(x):.1f}" y="{height - pad_b + 16}" text-anchor="{anchor}" {_FONT}>{_e(_time(x))}</text>')
     for i, (name, pts) in enumerate(sorted(series.items())):
         color = PALETTE[i % len(PALETTE)]
         ordered = sorted(pts)
@@ -152,11 +153,26 @@ def lineage_graph(
         rows.setdefault(layer[item[0]], []).append(item)
     box_w, box_h, row_h = 200, 40, 90
     height = len(rows) * row_h + 20
+    # Each node sits under the mean of its parents (the barycentre heuristic), then a row is
+    # pushed apart to keep boxes from overlapping and clamped inside the picture.
     where: dict[str, tuple[float, float]] = {}
-    for level, members in rows.items():
+    for level in sorted(rows):
+        members = rows[level]
         slot = width / len(members)
+        wanted = []
         for j, (node_id, _, _) in enumerate(members):
-            where[node_id] = (slot * j + slot / 2, 20 + level * row_h)
+            ups = [where[p][0] for p in parents[node_id] if p in where]
+            wanted.append((sum(ups) / len(ups) if ups else slot * j + slot / 2, node_id))
+        wanted.sort()
+        xs: list[float] = []
+        for x, _ in wanted:
+            xs.append(max(x, xs[-1] + box_w + 16) if xs else x)
+        shift = max(0.0, xs[-1] - (width - box_w / 2 - 4)) if xs else 0.0
+        xs = [x - shift for x in xs]
+        for i in range(len(xs)):
+            xs[i] = max(xs[i], box_w / 2 + 4, xs[i - 1] + box_w + 16 if i else 0.0)
+        for x, (_, node_id) in zip(xs, wanted, strict=True):
+            where[node_id] = (x, 20 + level * row_h)
     parts = [f'<svg class="chart lineage" role="img" aria-label="lineage graph" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}"><title>lineage</title>',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '

@@ -114,9 +114,10 @@ class Explorer:
         return True
 
     def _failed(self, exc: Exception) -> bool:
-        message = exc.message if isinstance(exc, DeaiError) else f"{type(exc).__name__}: {exc}"
+        message = exc.message if isinstance(exc, DeaiError) else (
+            f"indexing failed ({type(exc).__name__}); the explorer's log has the details")
         if self._error is None:
-            log.warning("explorer: %s", message)
+            log.warning("explorer: %s (%s)", message, exc)
             self._down_since = time.time()
         self._error = message
         return False

@@ -237,8 +237,8 @@ class Indexer:
                     progress(RangeDone(start, end, len(found)))
                 start = end + 1
         except (OSError, RequestsConnectionError, Web3RPCError) as exc:
-            raise ChainUnavailable(
-                f"the chain at {self.deployment.rpc_url} does not answer: {exc}"
+            raise ChainUnavailable(  # the transport's own words are in the log, not on a page
+                f"the chain at {self.deployment.rpc_url} does not answer ({type(exc).__name__})"
             ) from None
         went_back = first > head and first < cursor
         if ranges == 0 and (went_back or get_meta(self.db, "derived_through") != str(cursor)):
