@@ -81,6 +81,10 @@ def deploy_protocol(w3: Web3, deployer: LocalAccount, rpc_url: str) -> Deploymen
     # One hour for the provider to answer a client's close with its latest voucher.
     contracts["Channels"], _ = deploy(w3, deployer, compile_contract("Channels"), token, 3600)
     contracts["Anchors"], _ = deploy(w3, deployer, compile_contract("Anchors"))
+    # --- AI-generated NFTs: proofs are provenance manifests anchored in Anchors ---
+    contracts["AINFT"], _ = deploy(
+        w3, deployer, compile_contract("AINFT"), contracts["Anchors"], contracts["Registry"]
+    )
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url,
