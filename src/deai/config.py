@@ -51,6 +51,9 @@ class Config(BaseSettings):
     block_time: float | None = Field(
         default=None, description="Devnet block time in seconds; None mines on every transaction."
     )
+    challenge_window_s: int = Field(
+        default=10, ge=1, description="Devnet challenge window: seconds a committed result waits."
+    )
     store_quota_bytes: int = Field(
         default=50 * 2**30, description="Largest size of the local blockstore."
     )

@@ -20,7 +20,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from deai.chain.compile import compile_contract
-from deai.chain.market_setup import deploy_market
+from deai.chain.market_setup import MarketParams, deploy_market
 from deai.chain.rpc import deploy
 from deai.errors import ChainError
 
@@ -71,12 +71,17 @@ class Deployment:
         return Deployment(self.chain_id, rpc_url, self.block, self.deployer, dict(self.contracts))
 
 
-def deploy_protocol(w3: Web3, deployer: LocalAccount, rpc_url: str) -> Deployment:
-    """Deploy all deai contracts from ``deployer`` and wire them together."""
+def deploy_protocol(
+    w3: Web3, deployer: LocalAccount, rpc_url: str, *, params: MarketParams | None = None
+) -> Deployment:
+    """Deploy all deai contracts from ``deployer`` and wire them together.
+
+    ``params`` sets the market's windows, stakes and fees (``MarketParams()`` by default).
+    """
     token, receipt = deploy(w3, deployer, compile_contract("Token"), "deai devnet token", "DEAI")
     contracts = {"Token": token}
     # --- market contracts (Staking, Registry, JobMarket) are deployed and wired here ---
-    contracts.update(deploy_market(w3, deployer, token))
+    contracts.update(deploy_market(w3, deployer, token, params=params))
     # --- fast-path contracts (Channels, Anchors) are deployed here ---
     # One hour for the provider to answer a client's close with its latest voucher.
     contracts["Channels"], _ = deploy(w3, deployer, compile_contract("Channels"), token, 3600)

@@ -20,6 +20,7 @@ from web3 import Web3
 
 from deai.chain.anvil import DEV_PRIVATE_KEYS, pid_alive, rpc_chain_id, start_anvil, stop_pid
 from deai.chain.deploy import Deployment, deploy_protocol
+from deai.chain.market_setup import MarketParams
 from deai.chain.rpc import connect, send
 from deai.config import Config
 from deai.errors import (
@@ -143,7 +144,10 @@ class Devnet:
             w3 = connect(anvil.rpc_url)
             deployment = self._existing_deployment(w3)
             if deployment is None:
-                deployment = deploy_protocol(w3, demo_account("deployer"), anvil.rpc_url)
+                params = MarketParams(challenge_window=self.config.challenge_window_s)
+                deployment = deploy_protocol(
+                    w3, demo_account("deployer"), anvil.rpc_url, params=params
+                )
                 fund_demo_accounts(w3, deployment)
             deployment = deployment.with_rpc_url(anvil.rpc_url)
             deployment.save(self.config.deployment_file)

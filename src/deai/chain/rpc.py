@@ -53,13 +53,20 @@ def send(
     tx: TxParams = {"from": account.address, "value": Wei(value), "chainId": w3.eth.chain_id}
     try:
         if call is not None:
-            tx = call.build_transaction(tx)
+            # A placeholder gas keeps web3 from estimating against the latest block here.
+            tx = call.build_transaction({**tx, "gas": 1})
+            del tx["gas"]
         else:
             tx["data"] = data
             if to is not None:
                 tx["to"] = to_checksum_address(to)
         tx["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
-        tx["gas"] = gas if gas is not None else int(w3.eth.estimate_gas(tx) * 1.2) + 21_000
+        # Estimate against the pending block: its timestamp is "now", which is what a
+        # time-windowed call (assign after the bid window, finalize after the challenge
+        # window) is judged by when it is mined; the latest block may be seconds old.
+        if gas is None:
+            gas = int(w3.eth.estimate_gas(tx, "pending") * 1.2) + 21_000
+        tx["gas"] = gas
         if "maxFeePerGas" not in tx and "gasPrice" not in tx:
             tx["gasPrice"] = w3.eth.gas_price
     except (ContractLogicError, ContractCustomError) as exc:

@@ -63,5 +63,6 @@ def run_job(store_root: str, cache_dir: str, spec_bytes: bytes, delay_s: float =
 
 def warm_up() -> None:
     """Worker initializer: import the heavy runtimes once, before the first job arrives."""
-    import deai.runtime.execute  # noqa: F401
     import torch  # noqa: F401
+
+    import deai.runtime.execute  # noqa: F401

@@ -59,6 +59,11 @@ _NEXT: dict[JobStage, frozenset[JobStage]] = {
 }
 
 
+def allowed_next(stage: JobStage) -> frozenset[JobStage]:
+    """The stages a job in ``stage`` may move to."""
+    return _NEXT.get(stage, frozenset())
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """What the node knows of one on-chain job."""
@@ -123,7 +128,7 @@ class NodeState(ABC):
         current = self.get_job(job_id)
         if current is None:
             raise NodeStateError(f"job {job_id} is not known to this node")
-        if stage not in _NEXT.get(current.stage, frozenset()):
+        if stage not in allowed_next(current.stage):
             raise NodeStateError(
                 f"job {job_id} cannot go from {current.stage.value} to {stage.value}"
             )
@@ -185,7 +190,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_stage ON jobs(stage);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS nonces (signer TEXT NOT NULL, nonce INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS nonces (signer TEXT NOT NULL, nonce TEXT NOT NULL,
     PRIMARY KEY (signer, nonce));
 """
 _COLUMNS = [f.name for f in fields(JobRecord)]
@@ -271,6 +276,6 @@ class SqliteNodeState(NodeState):
         with self._lock:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO nonces (signer, nonce) VALUES (?, ?)",
-                (signer.lower(), nonce),
+                (signer.lower(), str(nonce)),  # 128-bit nonces do not fit SQLite INTEGER
             )
             return cursor.rowcount == 1

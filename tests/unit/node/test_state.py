@@ -92,6 +92,8 @@ class NodeStateContract:
         state = self.make(tmp_path)
         assert state.use_nonce("0xAbC", 1)
         assert not state.use_nonce("0xabc", 1)
+        assert state.use_nonce("0xabc", 2**127 + 1)
+        assert not state.use_nonce("0xabc", 2**127 + 1)
         assert state.use_nonce("0xdef", 1)
 
 
