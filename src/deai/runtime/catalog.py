@@ -72,14 +72,14 @@ class ModelCatalog:
         return entry
 
 
-def manifest_for_onnx_file(path: Path, task: str = "classify") -> ModelManifest:
+def manifest_for_onnx_file(path: Path, task: str = "classify", name: str | None = None) -> ModelManifest:
     """A manifest for a bare ONNX file, with its inputs and outputs read from the graph."""
     from deai.runtime.onnx_rt import describe_onnx
 
     info = describe_onnx(path)
     return ModelManifest.model_validate({
-        "name": path.stem, "framework": "onnx", "task": task, "license": "unknown",
-        "description": f"added from {path.name}", "entrypoint": "model.onnx",
+        "name": name or path.stem, "framework": "onnx", "task": task, "license": "unknown",
+        "description": f"added from {name or path.stem}.onnx", "entrypoint": "model.onnx",
         "inputs": [TensorSpec.model_validate(t).model_dump() for t in info["inputs"]],
         "outputs": [TensorSpec.model_validate(t).model_dump() for t in info["outputs"]],
     })
@@ -101,7 +101,7 @@ def add_model(store: _Store, path: Path, catalog: ModelCatalog | None = None, *,
             folder = tmp / path.stem
             folder.mkdir()
             shutil.copyfile(path, folder / "model.onnx")
-            manifest = write_manifest(folder, manifest_for_onnx_file(folder / "model.onnx", task))
+            manifest = write_manifest(folder, manifest_for_onnx_file(folder / "model.onnx", task, path.stem))
             cid = str(store.add_path(folder))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

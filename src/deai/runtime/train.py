@@ -2,7 +2,8 @@
 
 A training run is a pure function of (spec, parent weights, dataset): the batch for step
 ``s`` comes from a permutation seeded by ``(seed, epoch)`` (no RNG state to carry), the
-optimizer is single-tensor Adam, and everything runs in the canonical mode. Every
+optimizer is single-tensor Adam, and everything runs in the canonical mode on one thread
+(:data:`CANONICAL_TRAIN_THREADS`). Every
 ``checkpoint_every`` steps (and at step 0 and the last step) the full training state —
 weights, Adam moments, step — is written as safetensors bytes, put in the store, and linked:
 
@@ -42,6 +43,10 @@ from deai.runtime.spec import Params
 from deai.runtime.torch_rt import load_network
 
 WEIGHTS_FILE = "weights.safetensors"
+#: Canonical training runs on exactly this many threads, whatever the executor's setting:
+#: a backward GEMM splits its reduction differently on two threads (measured: one weight
+#: gradient differs by 4e-34 after the first step), and a training run amplifies any bit.
+CANONICAL_TRAIN_THREADS = 1
 CHAIN_DOMAIN = b"deai-checkpoint-chain"
 
 StepCallback = Callable[[int, int, float], None]
@@ -127,7 +132,7 @@ class Trainer:
 
     def run_until(self, end_step: int, on_step: StepCallback | None = None) -> None:
         self.network.train()
-        with torch_settings(self.settings):
+        with torch_settings(training_settings(self.settings)):
             while self.step < end_step:
                 idx = torch.from_numpy(self.batch_indices(self.step))
                 loss = F.cross_entropy(self.network(self.x[idx]), self.y[idx])
@@ -175,6 +180,12 @@ class Trainer:
                     "exp_avg_sq": tensors[f"optim.{i}.exp_avg_sq"].clone(),
                 }
         self.step = int(tensors["meta.step"][0])
+
+
+def training_settings(settings: RunSettings) -> RunSettings:
+    if settings.canonical and settings.threads != CANONICAL_TRAIN_THREADS:
+        return RunSettings(canonical=True, threads=CANONICAL_TRAIN_THREADS, device=settings.device)
+    return settings
 
 
 def _classifier(network: nn.Module, manifest: ModelManifest) -> MlpClassifier:

@@ -101,7 +101,7 @@ def test_unknown_model_cid(executor: Executor) -> None:
 
 
 def test_a_file_is_not_a_model(executor: Executor, rt_store: LocalStore) -> None:
-    with pytest.raises(ModelError, match="not a model folder|is a file"):
+    with pytest.raises(ModelError, match=r"not a model folder|is a file"):
         executor.execute(spec("image", str(rt_store.add_bytes(b"just bytes")), label=1))
 
 

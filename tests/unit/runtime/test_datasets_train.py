@@ -36,7 +36,7 @@ def test_dataset_round_trip_and_stable_bytes(tmp_path: Path) -> None:
 
 def test_dataset_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="deai-dataset.json"):
+    with pytest.raises(InputError, match=r"deai-dataset\.json"):
         read_dataset(tmp_path / "empty")
     write_dataset(tmp_path / "d", np.zeros((2, 2)), np.array([0, 1]), name="d", license="CC0-1.0")
     (tmp_path / "d" / "y.npy").write_bytes((tmp_path / "d" / "y.npy").read_bytes()[:-1] + b"\x05")

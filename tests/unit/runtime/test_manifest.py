@@ -58,7 +58,7 @@ def test_a_truncated_or_missing_file_is_refused(tmp_path: Path) -> None:
 
 def test_missing_or_malformed_manifest(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match="has no deai-model.json"):
+    with pytest.raises(ModelError, match=r"has no deai-model\.json"):
         read_manifest(tmp_path / "empty")
     make_model(tmp_path / "m")
     doc = json.loads((tmp_path / "m" / MANIFEST_NAME).read_text())

@@ -125,7 +125,7 @@ def test_bad_pixels_raise_input_error(data: bytes, words: str) -> None:
 
 
 def test_texts_prompt_and_image_requests() -> None:
-    assert parse_texts("one text".encode()).texts == ("one text",)
+    assert parse_texts(b"one text").texts == ("one text",)
     assert parse_texts(b'["a", "b"]').texts == ("a", "b")
     assert parse_texts(b"[not json").single
     with pytest.raises(InputError):
