@@ -48,9 +48,9 @@ def _indexer(config: Config, **options: Any) -> Any:
     deployment = Deployment.load(config.deployment_file)
     if config.rpc_url:
         deployment = deployment.with_rpc_url(config.rpc_url)
+    w3 = connect(deployment.rpc_url, timeout=10)  # first: a down chain leaves no empty index behind
     db = open_index(index_path(config))
     try:
-        w3 = connect(deployment.rpc_url, timeout=10)
         return Indexer(db, w3, deployment, spec_kinds=store_spec_kinds(config), **options)
     except BaseException:
         db.close()
@@ -155,10 +155,10 @@ def _stats_here(config: Config) -> dict[str, Any]:
     chain_ok = True
     try:
         indexer = _indexer(config)
-    except ChainUnavailable as exc:
+    except ChainUnavailable:
         if not index_path(config).exists():
             raise
-        err_console.print(f"[yellow]warning:[/] {exc.message}; showing what was indexed before")
+        err_console.print("[yellow]warning:[/] the chain does not answer; showing what was indexed before")
         chain_ok = False
     if chain_ok:
         try:
