@@ -14,7 +14,9 @@ from typer.exceptions import TyperException
 from deai.cli import devnet, keys
 from deai.cli import explorer as explorer_cli
 from deai.cli import model as model_cli
+from deai.cli import nft as nft_cli
 from deai.cli import store as store_cli
+from deai.cli import verify as verify_cli
 from deai.cli.common import CliState, err_console
 from deai.config import Config
 from deai.errors import ConfigError, DeaiError
@@ -33,6 +35,8 @@ app.add_typer(model_cli.app, name="model")
 app.add_typer(explorer_cli.index_app, name="index")
 app.command("explorer")(explorer_cli.explorer)
 app.command("stats")(explorer_cli.stats)
+app.add_typer(nft_cli.app, name="nft")
+app.command("verify")(verify_cli.verify_command)
 
 
 @app.callback()
@@ -66,7 +70,8 @@ def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="deai", standalone_mode=False)
+        # Outside standalone mode click returns a command's `typer.Exit(code)` instead of raising it.
+        code = app(args=args, prog_name="deai", standalone_mode=False)
     except DeaiError as exc:
         if debug:
             traceback.print_exc()
@@ -86,7 +91,7 @@ def run(argv: list[str] | None = None) -> int:
         else:
             err_console.print(f"error: {exc.message}")
         return int(exc.exit_code)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def main() -> None:  # pragma: no cover - the console script
