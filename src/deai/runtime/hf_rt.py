@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,13 @@ class _HfTokenizer:
 
 
 def _forward(model: Any) -> Any:
+    # transformers 5 renamed `past_key_values` to `cache`; older releases only know the old name.
+    new_api = "cache" in inspect.signature(model.forward).parameters
+
     def forward(ids: torch.Tensor, cache: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        if new_api:
+            out = model(input_ids=ids, cache=cache, use_cache=True, output_hidden_states=True)
+            return out.logits, out.hidden_states[-1], out.cache
         out = model(input_ids=ids, past_key_values=cache, use_cache=True, output_hidden_states=True)
         return out.logits, out.hidden_states[-1], out.past_key_values
 
