@@ -217,6 +217,7 @@ def _render_stats(data: dict[str, Any]) -> None:
         ("paid through channels", format_tokens(o["channel_paid"])),
         ("anchored batches", f"{o['anchors']} ({o['anchored_leaves']} leaves)"),
         ("models · datasets", f"{o['models']} · {o['datasets']}"),
+        ("AI-generated NFTs", str(o.get("nfts", 0))),
     ]
     lat = data["latency"]
     if lat["p50_s"] is not None:

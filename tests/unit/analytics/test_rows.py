@@ -49,3 +49,15 @@ def test_kind_names_and_spec_kinds() -> None:
     assert kind_of(b'{"kind":"classify","model":"b"}') == "classify"
     for bad in (b"not json", b"[]", b'{"kind": 3}', b'{"kind": "a b"}', b"{" + b" " * 70_000 + b"}"):
         assert kind_of(bad) is None
+
+
+def test_ai_nft_mints_and_transfers() -> None:
+    builder = RowBuilder(lambda who: (0, 0))
+    zero = "0x" + "0" * 40
+    builder.add(event("AINFT", "Transfer", 0, sender=zero, receiver=WHO, token_id=1), 3)
+    builder.add(event("AINFT", "Minted", 1, tokenId=1, owner=WHO, provider=MARKET, sequence=4, uri="bafy"), 3)
+    builder.add(event("AINFT", "Committed", 2, minter=WHO, commitment=b"\x02" * 32), 3)
+    rows = builder.finish()
+    assert [r[4:] for r in rows["nft_events"]] == [
+        (1, "transfer", zero, WHO, None, None, None), (1, "minted", None, WHO, MARKET, 4, "bafy")]
+    assert len(rows["events"]) == 3

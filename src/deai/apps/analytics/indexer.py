@@ -54,9 +54,9 @@ from deai.errors import ChainUnavailable, IndexerError
 
 log = logging.getLogger(__name__)
 
-INDEXED_CONTRACTS = ("Token", "Staking", "Registry", "JobMarket", "Channels", "Anchors")
-"""Contracts whose events the index reads (others in the deployment, e.g. a future NFT
-contract, are added here once ``rows.py`` knows their events)."""
+INDEXED_CONTRACTS = ("Token", "Staking", "Registry", "JobMarket", "Channels", "Anchors", "AINFT")
+"""Contracts whose events the index reads (a new contract is added here once ``rows.py``
+knows its events; those missing from a deployment are skipped)."""
 
 SpecKindResolver = Callable[[str], str | None]
 """Spec CID → its workload kind, or None when the spec is not at hand (off-chain data)."""

@@ -76,6 +76,8 @@ class Overview:
     anchored_leaves: int
     models: int
     datasets: int
+    nfts: int
+    """AI-generated NFTs minted (AINFT)."""
     indexed_block: int | None
     indexed_at: int | None
     """Timestamp of the newest indexed event's block."""
@@ -107,6 +109,7 @@ def overview(db: duckdb.DuckDBPyConnection) -> Overview:
         anchored_leaves=_int(scalar(db, "SELECT sum(leaf_count) FROM anchors")),
         models=_int(scalar(db, "SELECT count(*) FROM models")),
         datasets=_int(scalar(db, "SELECT count(*) FROM datasets")),
+        nfts=_int(scalar(db, "SELECT count(*) FROM nfts")),
         indexed_block=int(next_block) - 1 if next_block is not None else None,
         indexed_at=scalar(db, "SELECT max(ts) FROM events"),
     )

@@ -3,7 +3,7 @@
 ``RowBuilder.add(event, ts)`` takes one ``deai.chain.follow.ChainEvent`` (with its block's
 timestamp) and appends its rows; ``rows`` then maps each fact table to tuples in column
 order. Token, Staking, Registry and JobMarket events go through the typed dataclasses of
-``deai.chain.events``; Channels and Anchors events are read from their ABI arguments.
+``deai.chain.events``; Channels, Anchors and AINFT events are read from their ABI arguments.
 
 Stake balances need the state before the event (a slash takes active stake first, then
 unbonding stake), so the builder is given the latest known (staked, unbonding) per address
@@ -114,6 +114,9 @@ class RowBuilder:
                   args=json.dumps(plain(event.args), sort_keys=True))
         if event.contract == "Channels":
             self._channel(key, event)
+            return
+        if event.contract == "AINFT":
+            self._nft(key, event)
             return
         if event.contract == "Anchors":
             a = event.args
@@ -226,6 +229,16 @@ class RowBuilder:
             values.update(paid=e.paid, fee=e.fee, refunded=e.refunded, slashed=e.slashed)
             self._settled_in_tx[key[2]] = e.job_id
         self.rows["job_events"].append((*key, *(values.get(c) for c in _JOB_COLUMNS)))
+
+    def _nft(self, key: tuple[Any, ...], event: ChainEvent) -> None:
+        a = event.args
+        if event.name == "Transfer":
+            self._put("nft_events", key, token_id=int(a["token_id"]), event="transfer",
+                      sender=str(a["sender"]), receiver=str(a["receiver"]))
+        elif event.name == "Minted":
+            self._put("nft_events", key, token_id=int(a["tokenId"]), event="minted",
+                      receiver=str(a["owner"]), provider=str(a["provider"]),
+                      sequence=int(a["sequence"]), uri=str(a["uri"]))
 
     def _channel(self, key: tuple[Any, ...], event: ChainEvent) -> None:
         a = event.args
