@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
+from eth_account.signers.local import LocalAccount
 from rich.console import Console
 
 from deai.config import Config
+from deai.errors import IdentityError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,3 +40,31 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
         typer.echo(json.dumps(data, default=str))
     else:
         render()
+
+
+KeyOption = Annotated[
+    str | None, typer.Option("--key", help="Account name or address in your keystore folder.")
+]
+RoleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--devnet-role", help="Use a devnet demo account (provider1, client1, …): devnet only."
+    ),
+]
+
+
+def load_account(ctx: typer.Context, key: str | None, devnet_role: str | None) -> LocalAccount:
+    """The signing account: from the encrypted keystore (``--key``) or a devnet role."""
+    from deai.chain.devnet import demo_account
+    from deai.identity import Keystore, resolve_password
+
+    if (key is None) == (devnet_role is None):
+        raise IdentityError(
+            "say who signs: give exactly one of --key NAME or --devnet-role ROLE",
+            hint="create an account with `deai keys new NAME`; on the devnet, --devnet-role client1",
+        )
+    if devnet_role is not None:
+        return demo_account(devnet_role)
+    assert key is not None
+    config = state(ctx).config
+    return Keystore(config.keystore_dir).load(key, resolve_password(config))

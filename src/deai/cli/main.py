@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 from typer.exceptions import TyperException
 
-from deai.cli import devnet, keys
+from deai.cli import devnet, job, keys, provider
 from deai.cli import explorer as explorer_cli
 from deai.cli import model as model_cli
 from deai.cli import nft as nft_cli
@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
+app.add_typer(provider.app, name="provider")
+app.add_typer(job.app, name="job")
 app.add_typer(store_cli.app, name="store")
 app.add_typer(model_cli.app, name="model")
 app.add_typer(explorer_cli.index_app, name="index")
