@@ -150,3 +150,10 @@ def test_the_follower_thread_picks_up_new_jobs(sampled: Sampled, tmp_path: Path,
                            bid_window=60, deadline=make_more.chain_time() + 3600)
         assert wait_for(lambda: 'id="jobs-total" data-value="10"' in test_client.get("/").text, 10)
 
+
+
+def test_the_provenance_page_gives_a_verdict_or_says_why_not(client: TestClient, sampled: Sampled) -> None:
+    page = client.get(f"/job/{sampled.history.jobs['finalized']}/provenance")
+    assert page.status_code == 200 and 'id="verdict"' in page.text
+    no_trace(page.text)  # the sample's outputs have no manifest: a failing verdict, not a crash
+    assert client.get(f"/job/{sampled.history.jobs['open']}/provenance").status_code == 404
