@@ -223,6 +223,10 @@ class Indexer:
             last = head if to_block is None else min(head, to_block)
             cursor = self.next_block()
             fork = self._fork_point(cursor)
+            if fork == cursor and head < cursor and get_meta(self.db, "derived_through") == str(cursor):
+                # No new block and the newest indexed one is still on the chain: nothing to do
+                # (an idle chain polled every second costs one hash comparison, not a rewrite).
+                return RunResult(cursor, cursor, 0, 0, None)
             start = max(self.deployment.block, min(cursor - self.reorg_depth, fork))
             rewound = start if fork < cursor - self.reorg_depth else None
             first, ranges, events = start, 0, 0
