@@ -3,8 +3,10 @@
 ``Market`` bundles the Token, Staking, Registry and JobMarket wrappers and the devnet
 accounts. ``prepare_roles`` stakes and registers the three providers and validators; a
 test module does it once under ``snapshot`` (a module-scoped fixture), and the per-test
-``chain`` snapshot then returns every test to that prepared state. ``fingerprint`` reads, in one JSON-RPC batch,
-everything a failed call must leave alone; ``assert_reverts`` compares it around a call.
+``chain`` snapshot then returns every test to that prepared state. ``fingerprint`` reads,
+in one JSON-RPC batch, everything a failed call must leave alone; ``assert_reverts``
+compares it around a call. ``ledger`` says where every token is, for the conservation
+properties.
 """
 
 from __future__ import annotations
@@ -123,14 +125,62 @@ class Market:
             calls += [(m, "bidOf", (j, self[p].address)) for p in PROVIDERS]
             calls += [(m, "ballotOf", (j, self[v].address)) for v in VALIDATORS]
         calls += [(m, "feesOwedAt", (p,)) for p in range(1, self.market.provider_count() + 1)]
+        answers = self.raw_calls(calls)
+        return {f"{w.name}.{fn}{args}": answers[i] for i, (w, fn, args) in enumerate(calls)}
+
+    def raw_calls(self, calls: list[tuple[Any, str, tuple[Any, ...]]]) -> list[str]:
+        """The raw hex answers of (wrapper, function, args) eth_calls, in one batch request."""
         batch = [
             {"jsonrpc": "2.0", "id": i, "method": "eth_call",
              "params": [{"to": wrapper.address, "data": self._calldata(wrapper, fn, args)}, "latest"]}
             for i, (wrapper, fn, args) in enumerate(calls)
         ]
         answers = httpx.post(self.w3.provider.endpoint_uri, json=batch, timeout=30).json()  # type: ignore[attr-defined]
-        by_id = {answer["id"]: answer.get("result", answer.get("error")) for answer in answers}
-        return {f"{w.name}.{fn}{args}": by_id[i] for i, (w, fn, args) in enumerate(calls)}
+        by_id = {answer["id"]: answer.get("result", str(answer.get("error"))) for answer in answers}
+        return [by_id[i] for i in range(len(calls))]
+
+    def ledger(self) -> Ledger:
+        """Where every token is, read in one batch (see ``Ledger``)."""
+        t, s, m = self.token, self.staking, self.market
+        holders = [self[r].address for r in WATCHED] + list(self.deployment.contracts.values())
+        job_count, provider_count = (int(x, 16) for x in self.raw_calls(
+            [(m, "jobCount", ()), (m, "providerCount", ())]))
+        calls: list[tuple[Any, str, tuple[Any, ...]]] = [(t, "totalSupply", ()), (m, "feeBps", ())]
+        calls += [(t, "balanceOf", (h,)) for h in holders]
+        calls += [(m, "getAccount", (self[r].address,)) for r in WATCHED]
+        calls += [(s, "accounts", (self[r].address,)) for r in WATCHED]
+        calls += [(m, "getJob", (j,)) for j in range(1, job_count + 1)]
+        calls += [(m, "getDispute", (j,)) for j in range(1, job_count + 1)]
+        calls += [(m, "feesOwedAt", (p,)) for p in range(1, provider_count + 1)]
+        words = [_words(answer) for answer in self.raw_calls(calls)]
+        supply, fee_bps = words[0][0], words[1][0]
+        at = 2
+        balances = dict(zip(holders, (w[0] for w in words[at:at + len(holders)]), strict=True))
+        at += len(holders)
+        accounts = sum(w[0] for w in words[at:at + len(WATCHED)])
+        at += len(WATCHED)
+        stakes = sum(w[0] + w[1] for w in words[at:at + len(WATCHED)])
+        at += len(WATCHED)
+        jobs = words[at:at + job_count]
+        disputes = words[at + job_count:at + 2 * job_count]
+        fees = sum(w[0] for w in words[at + 2 * job_count:])
+        escrow, bonds = 0, 0
+        statuses, clients, providers, committees, window_ends, deadlines = {}, {}, {}, {}, {}, {}
+        for j, (job, dispute) in enumerate(zip(jobs, disputes, strict=True), start=1):
+            max_price, price, status = job[2], job[3], job[4]
+            statuses[j] = status
+            clients[j], providers[j] = _address(job[0]), _address(job[1])
+            window_ends[j], deadlines[j] = job[7], job[8]
+            # getDispute is one dynamic struct: offset, challenger, bond, votes x2, array offset, length, members
+            committees[j] = tuple(_address(w) for w in dispute[7:7 + dispute[6]])
+            if status == 1:  # open: the whole max price
+                escrow += max_price
+            elif status in (2, 3, 4):  # assigned: price + fee
+                escrow += price + price * fee_bps // 10_000
+            if status == 4:  # disputed: the challenger's bond (a struct: offset, then fields)
+                bonds += dispute[2]
+        return Ledger(supply, balances, accounts, stakes, escrow, bonds, fees, statuses, clients, providers,
+                      committees, window_ends, deadlines)
 
     def _calldata(self, wrapper: Any, fn: str, args: tuple[Any, ...]) -> str:
         key = (wrapper.address, fn, args)
@@ -138,20 +188,49 @@ class Market:
             self._encoded[key] = wrapper.contract.encode_abi(fn, args=list(args))
         return self._encoded[key]
 
-    def escrow_and_bonds(self) -> int:
-        """What the market should hold beyond account balances: unsettled escrow, bonds, fees."""
-        fee_bps = self.market.settings().fee_bps
-        total = 0
-        for j in range(1, self.market.job_count() + 1):
-            job = self.market.job(j)
-            if job.status.name == "OPEN":
-                total += job.max_price
-            elif not job.status.terminal:
-                total += job.price + job.price * fee_bps // 10_000
-            if job.status.name == "DISPUTED":
-                total += self.market.dispute(j).bond
-        total += sum(self.market.fees_owed_at(p) for p in range(1, self.market.provider_count() + 1))
-        return total
+
+def _address(word: int) -> str:
+    return Web3.to_checksum_address(word.to_bytes(32, "big")[12:])
+
+
+def _words(answer: str) -> list[int]:
+    data = answer[2:] if answer.startswith("0x") else ""
+    return [int(data[i:i + 64], 16) for i in range(0, len(data), 64)]
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Where the tokens are: wallets, market accounts, stakes, escrow, bonds, parked fees."""
+
+    supply: int
+    balances: dict[str, int]
+    """Token balance of every devnet account and every deployed contract."""
+    market_accounts: int
+    stakes: int
+    """staked + unbonding, over the devnet accounts."""
+    escrow: int
+    """Unsettled escrow: max price of open jobs, price + fee of assigned/committed/disputed."""
+    bonds: int
+    fees_owed: int
+    statuses: dict[int, int]
+    """Job id → status code, for every job."""
+    clients: dict[int, str]
+    providers: dict[int, str]
+    committees: dict[int, tuple[str, ...]]
+    window_ends: dict[int, int]
+    deadlines: dict[int, int]
+
+    def problems(self, market: str, staking: str) -> list[str]:
+        """The conservation rules this state breaks (empty when all hold)."""
+        out = []
+        if sum(self.balances.values()) != self.supply:
+            out.append(f"token balances sum to {sum(self.balances.values())}, supply is {self.supply}")
+        owed = self.market_accounts + self.escrow + self.bonds + self.fees_owed
+        if self.balances[market] != owed:
+            out.append(f"market holds {self.balances[market]} but owes {owed}")
+        if self.balances[staking] != self.stakes:
+            out.append(f"staking holds {self.balances[staking]} but stakes sum to {self.stakes}")
+        return out
 
 
 def prepare_roles(m: Market) -> None:
