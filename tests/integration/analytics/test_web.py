@@ -31,9 +31,9 @@ def explorer_for(deployment: Deployment, tmp_path: Path, sampled: Sampled | None
     return Explorer(ExplorerSettings(deployment_file=file, index_file=None, refresh_s=0, spec_kinds=kinds))
 
 
-@pytest.fixture
-def client(sampled: Sampled, tmp_path: Path) -> Iterator[TestClient]:
-    explorer = explorer_for(sampled.deployment, tmp_path, sampled)
+@pytest.fixture(scope="module")
+def client(sampled: Sampled, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    explorer = explorer_for(sampled.deployment, tmp_path_factory.mktemp("web"), sampled)
     assert explorer.index_once()
     with TestClient(create_app(explorer, follow=False)) as test_client:
         yield test_client
