@@ -114,6 +114,8 @@ class Executor:
         self.max_loaded = max_loaded
         self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.RLock()
+        self._spec_cids: dict[bytes, str] = {}
+        self._versions: dict[str, dict[str, str]] = {}
 
     # --- models ----------------------------------------------------------------------------
 
@@ -210,7 +212,15 @@ class Executor:
     # --- running ---------------------------------------------------------------------------
 
     def spec_cid(self, spec: WorkloadSpec) -> str:
-        return str(self.store.add_bytes(spec.canonical_bytes()))
+        """Store the spec's canonical bytes (once per spec: the store pins them) and name them."""
+        data = spec.canonical_bytes()
+        cid = self._spec_cids.get(data)
+        if cid is None:
+            cid = str(self.store.add_bytes(data))
+            if len(self._spec_cids) >= 1024:
+                self._spec_cids.clear()
+            self._spec_cids[data] = cid
+        return cid
 
     def execute(self, spec: WorkloadSpec) -> WorkloadResult:
         started = time.perf_counter()
@@ -242,8 +252,10 @@ class Executor:
         t0 = time.perf_counter()
         stored = refs + tuple(self._put(blob) for blob in output.blobs)
         done = time.perf_counter()
-        runtime = {"framework": loaded.manifest.framework, **self.settings.describe(),
-                   "versions": get_runtime(loaded.manifest.framework).versions()}
+        framework = loaded.manifest.framework
+        if framework not in self._versions:
+            self._versions[framework] = get_runtime(framework).versions()
+        runtime = {"framework": framework, **self.settings.describe(), "versions": self._versions[framework]}
         return WorkloadResult(
             spec_cid=spec_cid, kind=spec.kind, model=spec.model, outputs=stored,
             result_hash=result_hash(stored), result=output.result, runtime=runtime,

@@ -32,6 +32,7 @@ from deai.runtime.spec import Params
 MAX_BATCH = 65_536
 MAX_TEXT_BYTES = 64 * 1024
 MAX_TEXTS = 1024
+MAX_SHOWN_ROWS = 32
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -245,14 +246,17 @@ def classify_output(probabilities: np.ndarray, labels: tuple[str, ...], logits: 
     Shown: the top label and its probability per row.
     """
     probs = np.ascontiguousarray(probabilities, dtype=np.float32)
-    best = probs.argmax(axis=1)
-    top = probs[np.arange(len(best)), best]
+    shown = probs[:MAX_SHOWN_ROWS]
+    best = shown.argmax(axis=1)
+    top = shown[np.arange(len(best)), best]
     names = [labels[i] if i < len(labels) else str(i) for i in range(probs.shape[1])]
     predictions = [
         {"label": names[int(i)], "index": int(i), "probability": float(p)}
         for i, p in zip(best.tolist(), top.tolist(), strict=True)
     ]
-    result: dict[str, Any] = {"predictions": predictions}
+    # Large batches show their first rows only: the stored .npy holds every row, and a
+    # Python dict per row would cost more than the model itself.
+    result: dict[str, Any] = {"rows": int(probs.shape[0]), "predictions": predictions}
     if len(predictions) == 1:
         result.update(predictions[0])
     blobs = [OutputBlob("probabilities.npy", "application/x-npy", npy_bytes(probs))]
