@@ -174,13 +174,13 @@ class JobMarket(ContractWrapper):
     ) -> JobPosted:
         """Post a job escrowing ``max_price``: bids for ``bid_window`` seconds, result due by
         ``deadline`` (unix time, see ``chain_time``). The escrow comes from the client's
-        market account and the rest by transferFrom (approved here unless ``approve=False``).
+        market account if it covers it, else from the wallet by transferFrom (approved here
+        unless ``approve=False``).
         """
         v = verification or Verification()
-        if approve:
-            shortfall = max(0, max_price - self.balance_of(client.address))
-            if shortfall:
-                self.token().ensure_allowance(client, self.address, shortfall)
+        # an account that cannot cover the escrow is left alone: it all comes from the wallet
+        if approve and self.balance_of(client.address) < max_price:
+            self.token().ensure_allowance(client, self.address, max_price)
         receipt = self._send(client, self.contract.functions.postJob(
             cid_to_bytes(spec_cid), max_price, bid_window, deadline, int(v.mode), v.param
         ))
@@ -221,11 +221,9 @@ class JobMarket(ContractWrapper):
 
     def challenge(self, validator: LocalAccount, job_id: int, *, approve: bool = True) -> JobChallenged:
         """Dispute a committed result, posting the challenge bond."""
-        if approve:
-            bond = int(self._call(self.contract.functions.challengeBond()))
-            shortfall = max(0, bond - self.balance_of(validator.address))
-            if shortfall:
-                self.token().ensure_allowance(validator, self.address, shortfall)
+        bond = int(self._call(self.contract.functions.challengeBond()))
+        if approve and self.balance_of(validator.address) < bond:
+            self.token().ensure_allowance(validator, self.address, bond)
         return self._one(self._send(validator, self.contract.functions.challenge(job_id)), JobChallenged)
 
     def vote(self, validator: LocalAccount, job_id: int, *, fraud: bool) -> VoteCast:

@@ -111,15 +111,15 @@ def test_post_bid_accept_commit_finalize_pays_and_refunds(m: Market) -> None:
     assert result is not None and result.output_cid == cid("output")
 
 
-def test_escrow_comes_from_the_market_account_first(m: Market) -> None:
+def test_escrow_comes_from_the_market_account_when_it_covers_it(m: Market) -> None:
     client = m["client1"]
     m.market.deposit(client, tokens(6))
     wallet = m.token.balance_of(m.addr("client1"))
-    m.post(max_price=tokens(10))  # 6 from the account, 4 pulled
-    assert m.market.balance_of(m.addr("client1")) == 0
-    assert m.token.balance_of(m.addr("client1")) == wallet - tokens(4)
-    m.market.deposit(client, tokens(20))
-    m.post(max_price=tokens(10))
+    m.post(max_price=tokens(10))  # the account is short: all 10 from the wallet, the 6 stay
+    assert m.market.balance_of(m.addr("client1")) == tokens(6)
+    assert m.token.balance_of(m.addr("client1")) == wallet - tokens(10)
+    m.market.deposit(client, tokens(14))
+    m.post(max_price=tokens(10))  # covered: nothing from the wallet
     assert m.market.balance_of(m.addr("client1")) == tokens(10)
     assert m.token.balance_of(m.addr("client1")) == wallet - tokens(24)
 

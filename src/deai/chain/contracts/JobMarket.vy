@@ -12,8 +12,9 @@
         escrow back in full and an assigned provider is slashed.
 @dev Every job event carries a reason code (deai.chain.types.JobReason has the sentences).
      Money moves between accounts kept here (pull payments): a client may pre-fund its
-     account with `deposit`, escrow and bonds come from the account and the shortfall is
-     pulled with transferFrom, payouts and refunds are credited, `withdraw` pays out.
+     account with `deposit`; escrow and bonds come from the account when it covers them,
+     else from the wallet by transferFrom; payouts and refunds are credited to accounts;
+     `withdraw` pays out.
      That leaves at most one token call on the job path, in `postJob`.
      Funds: token.balanceOf(this) == account balances + escrow of unsettled jobs + bonds
      of open disputes. The price is locked at assignment, and the escrow above price +
@@ -349,16 +350,15 @@ def _credit(who: address, amount: uint256):
 
 @internal
 def _debit(who: address, amount: uint256) -> uint256:
-    # Take `amount` from the account; returns the shortfall the caller must pull with
-    # transferFrom once its own effects are done.
+    # Take `amount` from the account if it covers it (returns 0); otherwise leave the
+    # account alone and return `amount` for the caller to pull with transferFrom once its
+    # own effects are done. Not draining a short account matters for gas: refunds land in
+    # the account, and a balance that drops to zero and back costs 20,000 gas each time.
     acct: uint256 = self._accounts[who]
-    balance: uint256 = acct & MASK104
-    if balance >= amount:
+    if acct & MASK104 >= amount:
         self._accounts[who] = acct - amount
         return 0
-    if balance > 0:
-        self._accounts[who] = acct - balance
-    return amount - balance
+    return amount
 
 
 @internal
@@ -548,12 +548,12 @@ def postJob(specCid: Bytes[64], maxPrice: uint256, bidWindow: uint256, deadline:
     bidEnd: uint256 = block.timestamp + bidWindow
     self._core[jobId] = convert(msg.sender, uint256) | (maxPrice << 160)
     self._state[jobId] = (OPEN << 128) | (m << 136) | (p << 144) | (bidEnd << 160) | (deadline << 192)
-    shortfall: uint256 = self._debit(msg.sender, maxPrice)
+    pulled: uint256 = self._debit(msg.sender, maxPrice)
     log JobPosted(
         jobId=jobId, client=msg.sender, specCid=specCid, maxPrice=maxPrice, bidWindowEnd=bidEnd,
         deadline=deadline, mode=mode, param=param, reason=R_POSTED,
     )
-    self._pull(msg.sender, shortfall)
+    self._pull(msg.sender, pulled)
     return jobId
 
 
@@ -859,12 +859,12 @@ def challenge(jobId: uint256):
     )
     for member: address in committee:
         self._ballots[jobId][member] = 1
-    shortfall: uint256 = self._debit(msg.sender, challengeBond)
+    pulled: uint256 = self._debit(msg.sender, challengeBond)
     log JobChallenged(
         jobId=jobId, challenger=msg.sender, bond=challengeBond, committee=committee,
         voteEnd=voteEnd, reason=R_CHALLENGED,
     )
-    self._pull(msg.sender, shortfall)
+    self._pull(msg.sender, pulled)
 
 
 @external
