@@ -28,7 +28,7 @@ and anyone checks an output with ``verify(path_or_cid, store=…, w3=…, deploy
   with an ES256 chain whose CA the provider binds to its Ethereum key.
 - ``locate`` (locate.py) — find a manifest and its record: C2PA, sidecar, index, chain.
 - ``verify``, ``Verdict``, ``Check`` (verifier.py) — every check and one plain sentence.
-- ``provider_standing``, ``job_standing`` (chainstate.py) — the Registry, Staking and
+- ``read_facts`` (chainstate.py) — the Anchors, Registry, Staking and
   JobMarket reads verification needs.
 - ``nft`` (nft.py) — ERC-7007-style AI-generated NFTs: metadata with the manifest,
   commit-reveal minting through ``deai.chain.nft.AINFT``, end-to-end token verification.

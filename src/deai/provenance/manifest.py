@@ -245,6 +245,15 @@ class Manifest(UnsignedManifest):
     def digest(self) -> bytes:
         return self._digest
 
+    def __eq__(self, other: object) -> bool:
+        # By content: pydantic's own __eq__ would also compare the cached digest above.
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
+
     @property
     def signature_bytes(self) -> bytes:
         return bytes.fromhex(self.signature[2:])
@@ -256,12 +265,16 @@ class Manifest(UnsignedManifest):
     def unsigned(self) -> UnsignedManifest:
         return UnsignedManifest.model_validate(self.body())
 
-    def to_json(self) -> bytes:
-        """The canonical JSON bytes; their CID is the manifest's CID."""
+    @cached_property
+    def _json(self) -> bytes:
         return canonical_json(self.model_dump(mode="json", by_alias=True))
 
+    def to_json(self) -> bytes:
+        """The canonical JSON bytes; their CID is the manifest's CID."""
+        return self._json
+
     def cid(self) -> Cid:
-        return cid_of_bytes(self.to_json())
+        return cid_of_bytes(self._json)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
@@ -308,9 +321,12 @@ def sign_manifest(account: LocalAccount, domain: Eip712Domain, unsigned: Unsigne
     if (domain.name, domain.version) != (PROVENANCE_DOMAIN_NAME, PROVENANCE_DOMAIN_VERSION):
         raise SignatureError(f"not the provenance domain: {domain.name!r} version {domain.version!r}")
     digest = keccak(b"\x19\x01" + domain_separator(domain) + unsigned.struct_hash())
-    return Manifest.model_validate({
-        **unsigned.body(), "signature": "0x" + sign_digest(account.key, digest).hex()
-    })
+    # `unsigned` is validated and the signature is ours: build without validating again
+    # (a provider signs every output, so this is on its hot path).
+    fields = {name: getattr(unsigned, name) for name in UnsignedManifest.model_fields}
+    manifest = Manifest.model_construct(**fields, signature="0x" + sign_digest(account.key, digest).hex())
+    manifest.__dict__["_digest"] = digest
+    return manifest
 
 
 def sign_digest(private_key: bytes, digest: bytes) -> bytes:

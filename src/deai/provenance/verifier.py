@@ -23,7 +23,8 @@ The checks, each a :class:`Check` with a name, a verdict and a plain detail:
 "made by model bafk… (imagegen, parent bafk…) on provider 0x… at …, anchored in block N,
 not disputed", or exactly what failed. Bad input (no manifest, a damaged sidecar, a proof
 for another root, an unknown signer) gives a failing verdict, never an exception; only an
-unreachable chain raises (``ChainUnavailable``).
+unreachable chain raises (``ChainUnavailable``). The chain reads are one JSON-RPC batch
+(:func:`deai.provenance.chainstate.read_facts`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from web3 import Web3
 from deai.chain.anchors import Anchors
 from deai.chain.deploy import Deployment
 from deai.chain.types import JobStatus
-from deai.errors import ChainUnavailable, DeaiError, SignatureError
-from deai.provenance.chainstate import job_standing, provider_standing
+from deai.errors import DeaiError, SignatureError
+from deai.provenance.chainstate import ChainFacts, read_facts
 from deai.provenance.credentials import check_binding
 from deai.provenance.locate import MAX_SCAN_BATCHES, Fetcher, Located, locate, sidecar_path
 from deai.provenance.log import ProvenanceIndex
@@ -103,10 +104,6 @@ def verify(
     scan_batches: int = MAX_SCAN_BATCHES,
 ) -> Verdict:
     """Check an output file or CID end to end (see the module docstring)."""
-    try:
-        chain_id = int(w3.eth.chain_id)
-    except Exception as exc:  # web3 raises transport-specific types
-        raise ChainUnavailable(f"cannot reach the chain to verify against: {exc}") from None
     anchors = Anchors.from_deployment(w3, deployment)
     found = locate(target, fetcher=Fetcher(store, gateways), anchors=anchors, index=index,
                    scan_batches=scan_batches)
@@ -115,13 +112,15 @@ def verify(
     if manifest is None:
         return _no_manifest(found, target, checks)
     checks.add("manifest", True, f"found in {_where(found)}" + _problems(found))
+    facts = read_facts(w3, deployment, provider=manifest.provider, job_id=manifest.job_id,
+                       sequence=found.record.anchor.sequence if found.record is not None else None)
     _check_file(found, manifest, checks)
     if found.c2pa is not None:
         _check_c2pa(found, manifest, checks)
-    _check_signature(manifest, chain_id, anchors, checks)
-    block = _check_anchor(found, manifest, anchors, checks)
-    _check_provider(w3, deployment, manifest, checks)
-    _check_dispute(w3, deployment, manifest, checks)
+    _check_signature(manifest, facts.chain_id, anchors, checks)
+    block = _check_anchor(found, manifest, facts, checks)
+    _check_provider(manifest, facts, checks)
+    _check_dispute(manifest, facts, checks)
     ok = all(c.ok for c in checks.items)
     if ok:
         summary = _sentence(manifest, block, checks)
@@ -225,7 +224,7 @@ def _check_signature(manifest: Manifest, chain_id: int, anchors: Anchors, checks
         checks.add("signature", True, f"EIP-712 signature by the provider {signer}")
 
 
-def _check_anchor(found: Located, manifest: Manifest, anchors: Anchors, checks: _Checks) -> int | None:
+def _check_anchor(found: Located, manifest: Manifest, facts: ChainFacts, checks: _Checks) -> int | None:
     record = found.record
     if record is None:
         checks.add("anchor", False,
@@ -247,7 +246,7 @@ def _check_anchor(found: Located, manifest: Manifest, anchors: Anchors, checks: 
         checks.add("anchor", False, f"the batch was posted by {anchor.provider}, not by the provider {manifest.provider}")
         return None
     computed = compute_root(proof.leaf, proof.siblings)
-    onchain = anchors.root(manifest.provider, anchor.sequence)
+    onchain = facts.root
     if onchain is None:
         checks.add("anchor", False, f"the provider anchored no batch {anchor.sequence} on chain")
         return None
@@ -257,29 +256,29 @@ def _check_anchor(found: Located, manifest: Manifest, anchors: Anchors, checks: 
                    f"{anchor.sequence} on chain has root 0x{onchain.hex()[:16]}…: the proof was altered "
                    "or is for another batch")
         return None
-    event = anchors.find(manifest.provider, anchor.sequence, from_block=0)
-    block = event.block_number if event is not None else anchor.block
-    tx = event.transaction_hash if event is not None else anchor.tx
+    event = facts.event
+    block = event.block if event is not None else anchor.block
+    tx = event.tx if event is not None else anchor.tx
     checks.add("anchor", True,
                f"leaf {proof.index + 1} of {anchor.count} in batch {anchor.sequence}, root on chain, "
                f"block {block} (tx {tx[:12]}…)")
     return block
 
 
-def _check_provider(w3: Web3, deployment: Deployment, manifest: Manifest, checks: _Checks) -> None:
-    standing = provider_standing(w3, deployment, manifest.provider)
+def _check_provider(manifest: Manifest, facts: ChainFacts, checks: _Checks) -> None:
+    standing = facts.provider
     if standing is None:
         checks.add("provider", True, "this deployment has no Registry to check")
         return
     checks.add("provider", standing.registered_and_staked, standing.describe())
 
 
-def _check_dispute(w3: Web3, deployment: Deployment, manifest: Manifest, checks: _Checks) -> None:
+def _check_dispute(manifest: Manifest, facts: ChainFacts, checks: _Checks) -> None:
     if manifest.job_id is None:
         what = f"fast-path receipt {manifest.receipt_sequence}" if manifest.receipt_sequence is not None else "no job"
         checks.add("dispute", True, f"not disputed ({what}; nothing on chain to challenge)")
         return
-    job = job_standing(w3, deployment, manifest.job_id)
+    job = facts.job
     if job is None:
         checks.add("dispute", True, "this deployment has no JobMarket to check")
         return
