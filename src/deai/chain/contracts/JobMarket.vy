@@ -195,7 +195,7 @@ BPS: constant(uint256) = 10000
 NEUTRAL_REPUTATION: constant(uint256) = 10000
 MAX_REDUNDANCY: constant(uint256) = 16
 MAX_COMMITTEE: constant(uint256) = 7
-RANDOM_DRAWS: constant(uint256) = 24
+RANDOM_DRAWS: constant(uint256) = 2 * MAX_COMMITTEE
 MAX_SCAN: constant(uint256) = 64
 MAX_WINDOW: constant(uint256) = 30 * 86400
 MAX_JOB_DURATION: constant(uint256) = 365 * 86400
@@ -232,7 +232,10 @@ _state: HashMap[uint256, uint256]
 _accounts: HashMap[address, uint256]
 # bids that are not (or no longer) the best one; the best lives in the job's state word
 _bids: HashMap[uint256, HashMap[address, uint256]]
-_disputes: HashMap[uint256, Dispute]
+# a dispute: challenger (bits 0-159) | fraud votes (160-167) | valid votes (168-175); the
+# bond is `challengeBond`, so it is not stored
+_disputeHead: HashMap[uint256, uint256]
+_committees: HashMap[uint256, DynArray[address, MAX_COMMITTEE]]
 # 1 = committee member who has not voted, 2 = voted fraud, 3 = voted valid
 _ballots: HashMap[uint256, HashMap[address, uint256]]
 
@@ -502,7 +505,14 @@ def feeFor(price: uint256) -> uint256:
 @external
 @view
 def getDispute(jobId: uint256) -> Dispute:
-    return self._disputes[jobId]
+    head: uint256 = self._disputeHead[jobId]
+    bond: uint256 = 0
+    if head != 0:
+        bond = challengeBond
+    return Dispute(
+        challenger=convert(head & MASK160, address), bond=bond, fraudVotes=(head >> 160) & 255,
+        validVotes=(head >> 168) & 255, committee=self._committees[jobId],
+    )
 
 
 @external
@@ -816,8 +826,8 @@ def _draw(jobId: uint256, excluded: DynArray[address, 3]) -> DynArray[address, M
         return members
     seed: bytes32 = keccak256(abi_encode(block.prevrandao, jobId, msg.sender))
     for i: uint256 in range(RANDOM_DRAWS):
-        if len(members) == committeeSize:
-            return members
+        if len(members) == committeeSize or i == 2 * committeeSize:
+            break
         index: uint256 = convert(keccak256(abi_encode(seed, i)), uint256) % count
         candidate: address = staticcall registry.validatorAt(index)
         if self._eligible(candidate, excluded, members):
@@ -854,9 +864,8 @@ def challenge(jobId: uint256):
 
     voteEnd: uint256 = block.timestamp + voteWindow
     self._state[jobId] = self._with_window(self._with_status(state, DISPUTED), voteEnd)
-    self._disputes[jobId] = Dispute(
-        challenger=msg.sender, bond=challengeBond, fraudVotes=0, validVotes=0, committee=committee
-    )
+    self._disputeHead[jobId] = convert(msg.sender, uint256)
+    self._committees[jobId] = committee
     for member: address in committee:
         self._ballots[jobId][member] = 1
     pulled: uint256 = self._debit(msg.sender, challengeBond)
@@ -880,10 +889,10 @@ def vote(jobId: uint256, fraud: bool):
     assert ballot == 1, "market: already voted"
     if fraud:
         self._ballots[jobId][msg.sender] = 2
-        self._disputes[jobId].fraudVotes += 1
+        self._disputeHead[jobId] += 1 << 160
     else:
         self._ballots[jobId][msg.sender] = 3
-        self._disputes[jobId].validVotes += 1
+        self._disputeHead[jobId] += 1 << 168
     log VoteCast(jobId=jobId, validator=msg.sender, fraud=fraud, reason=R_VOTE_CAST)
 
 
@@ -899,10 +908,14 @@ def resolve(jobId: uint256):
     """
     state: uint256 = self._state[jobId]
     assert self._status(state) == DISPUTED, "market: job is not disputed"
-    d: Dispute = self._disputes[jobId]
-    assert d.fraudVotes + d.validVotes == len(d.committee) or block.timestamp >= (state >> 160) & MASK32, \
+    head: uint256 = self._disputeHead[jobId]
+    challenger: address = convert(head & MASK160, address)
+    fraudVotes: uint256 = (head >> 160) & 255
+    validVotes: uint256 = (head >> 168) & 255
+    committee: DynArray[address, MAX_COMMITTEE] = self._committees[jobId]
+    assert fraudVotes + validVotes == len(committee) or block.timestamp >= (state >> 160) & MASK32, \
         "market: vote still open"
-    if d.fraudVotes > d.validVotes:
+    if fraudVotes > validVotes:
         core: uint256 = self._core[jobId]
         provider: address = self._provider_at(state & MASK32)
         price: uint256 = (state >> 32) & MASK96
@@ -911,24 +924,24 @@ def resolve(jobId: uint256):
         self._state[jobId] = self._with_status(state, REJECTED)
         self._unlock(provider, collateral)
         self._credit(convert(core & MASK160, address), escrow)
-        self._credit(d.challenger, d.bond)
+        self._credit(challenger, challengeBond)
         slashed: uint256 = 0
         if collateral > 0:
-            slashed = extcall staking.slash(provider, collateral, d.challenger)
+            slashed = extcall staking.slash(provider, collateral, challenger)
         log JobSettled(
             jobId=jobId, status=convert(REJECTED, uint8), reason=R_FRAUD_PROVEN, paid=0, fee=0,
             refunded=escrow, slashed=slashed,
         )
         return
-    if d.validVotes > d.fraudVotes:
-        share: uint256 = d.bond // d.validVotes
-        for member: address in d.committee:
+    if validVotes > fraudVotes:
+        share: uint256 = challengeBond // validVotes
+        for member: address in committee:
             if self._ballots[jobId][member] == 3:
                 self._credit(member, share)
-        self._credit(treasury, d.bond - share * d.validVotes)
+        self._credit(treasury, challengeBond - share * validVotes)
         self._pay(jobId, state, R_RESULT_UPHELD)
         return
-    self._credit(d.challenger, d.bond)
+    self._credit(challenger, challengeBond)
     self._pay(jobId, state, R_NO_VERDICT)
 
 
