@@ -128,7 +128,7 @@ class Bench:
         challenged = m.challenge(a["validator1"], job_id, approve=False)
         parts = {"challenge": self.gas(challenged.transaction_hash)}
         for i, member in enumerate(challenged.committee):
-            role = next(r for r in DEMO_ROLES if a[r].address == member)
+            role = next(r for r in DEMO_ROLES if str(a[r].address) == str(member))
             parts[f"vote {i + 1}"] = self.gas(m.vote(a[role], job_id, fraud=fraud).transaction_hash)
         settled = m.resolve(a["client2"], job_id)
         assert settled.reason is (JobReason.FRAUD_PROVEN if fraud else JobReason.RESULT_UPHELD)
