@@ -11,5 +11,17 @@
   dataclass per event. Vouchers themselves: ``deai.market.vouchers``.
 - ``Anchors`` (anchors.py) — Merkle roots of receipt/manifest batches by provider and
   sequence, ``verify_inclusion`` on chain; ``AnchorPosted``. The tree: ``deai.provenance.merkle``.
-- ``contracts/`` — the Vyper sources: Token, Channels, Anchors (and the market contracts).
+- ``MarketParams``, ``deploy_market`` (market_setup.py) — Staking, Registry and JobMarket
+  deployed with their parameters and wired (slasher, lockers); called by ``deploy_protocol``.
+- ``Token`` (token.py), ``Staking`` (staking.py), ``Registry`` (registry.py), ``JobMarket``
+  (jobmarket.py) — typed wrappers over the market contracts, built from ``(w3, address)`` or
+  ``(w3, deployment)``; each transaction returns the typed event it logged. Shared base:
+  ``ContractWrapper`` (contract.py).
+- types.py — one Python type per on-chain struct and enum: ``Job``, ``JobStatus``,
+  ``JobReason`` (each with the sentence a client is shown), ``Verification``,
+  ``MarketAccount``, ``StakeAccount``, ``ProviderInfo``, ``Asset``, ``Dispute``, ``WorkloadKind``.
+- events.py — one frozen dataclass per market contract event, ``EventDecoder`` for raw logs,
+  ``from_chain_event`` for ``deai.chain.follow`` records, ``explain`` (why a job is where it is).
+- cids.py — CID string ↔ binary CID (what contracts take) ↔ sha2-256 digest (what they store).
+- ``contracts/`` — the Vyper sources: Token, Staking, Registry, JobMarket, Channels, Anchors.
 """
