@@ -13,6 +13,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from deai.chain.compile import compile_contract
 from deai.chain.deploy import Deployment
 from deai.chain.events import (
     BidPlaced,
@@ -21,7 +22,9 @@ from deai.chain.events import (
     ResultCommitted,
     explain,
 )
+from deai.chain.rpc import deploy
 from deai.chain.types import Ballot, JobReason, JobStatus, Verification, VerificationMode
+from deai.errors import ContractRevert
 from deai.testing.market import (
     PROVIDER_STAKE,
     Market,
@@ -34,6 +37,7 @@ from deai.testing.plugin import Chain
 from deai.units import JobId, TokenAmount, tokens
 
 RESULT = hashlib.sha256(b"result").digest()
+ZERO = "0x" + "00" * 20
 
 
 @pytest.fixture(scope="module")
@@ -468,3 +472,28 @@ def test_staking_will_not_unbond_stake_backing_a_job(m: Market) -> None:
     assert free == PROVIDER_STAKE - locked
     assert_reverts(m, lambda: m.staking.request_withdraw(provider, TokenAmount(free + 1)), "exceeds free stake")
     m.staking.request_withdraw(provider, free)
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"token": ZERO}, "token is the zero address"),
+    ({"staking": ZERO}, "staking is the zero address"),
+    ({"registry": ZERO}, "registry is the zero address"),
+    ({"treasury": ZERO}, "treasury is the zero address"),
+    ({"fee_recipient": ZERO}, "fee recipient is the zero address"),
+    ({"fee_bps": 10_001}, "fee above 100%"),
+    ({"challenge_window": 0}, "bad challenge window"),
+    ({"challenge_window": 31 * 86_400}, "bad challenge window"),
+    ({"vote_window": 0}, "bad vote window"),
+    ({"challenge_bond": 0}, "zero challenge bond"),
+    ({"committee_size": 0}, "bad committee size"),
+    ({"committee_size": 8}, "bad committee size"),
+])
+def test_constructor_checks(m: Market, change: dict[str, object], reason: str) -> None:
+    s = m.market.settings()
+    args = {"token": s.token, "staking": s.staking, "registry": s.registry, "treasury": s.treasury,
+            "fee_recipient": s.fee_recipient, "fee_bps": s.fee_bps, "collateral_bps": s.collateral_bps,
+            "challenge_window": s.challenge_window, "vote_window": s.vote_window,
+            "challenge_bond": s.challenge_bond, "committee_size": s.committee_size, **change}
+    with pytest.raises(ContractRevert) as info:
+        deploy(m.w3, m["deployer"], compile_contract("JobMarket"), *args.values())
+    assert reason in info.value.reason

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from deai.chain.cids import cid_digest, cid_to_bytes
+from deai.chain.compile import compile_contract
+from deai.chain.rpc import deploy
 from deai.chain.types import AssetKind, ProviderState, WorkloadKind
+from deai.errors import ContractRevert
 from deai.testing.market import Market, assert_reverts, cid
 from deai.testing.plugin import Chain
 from deai.units import tokens
@@ -105,3 +108,11 @@ def test_asset_reverts(m: Market) -> None:
     assert_reverts(m, lambda: m.registry.transfer_asset(m["client2"], cid("a"), m.addr("client2")),
                    "only the asset owner")
     assert_reverts(m, lambda: m.registry.transfer_asset(owner, cid("a"), ZERO), "zero address")
+
+
+def test_constructor_checks(m: Market) -> None:
+    artifact = compile_contract("Registry")
+    with pytest.raises(ContractRevert, match="token is the zero address"):
+        deploy(m.w3, m["deployer"], artifact, ZERO, m.staking.address, 1, 1)
+    with pytest.raises(ContractRevert, match="staking is the zero address"):
+        deploy(m.w3, m["deployer"], artifact, m.token.address, ZERO, 1, 1)

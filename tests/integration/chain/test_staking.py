@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from eth_account.signers.local import LocalAccount
 
+from deai.chain.compile import compile_contract
+from deai.chain.rpc import deploy
+from deai.errors import ContractRevert
 from deai.testing.market import Market, assert_reverts
 from deai.testing.plugin import Chain
 from deai.units import TokenAmount, tokens
@@ -100,3 +103,17 @@ def test_slash_splits_between_beneficiary_and_treasury_and_reaches_unbonding_sta
     rest = m.staking.slash(owner, m.addr("validator1"), tokens(1_000), "0x" + "00" * 20)
     assert (rest.amount, rest.to_beneficiary, rest.to_treasury) == (tokens(30), 0, tokens(30))
     assert m.token.balance_of(m.staking.address) == 0
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (("0x" + "00" * 20, "T", 0, 0), "token is the zero address"),
+    (("TOKEN", "0x" + "00" * 20, 0, 0), "treasury is the zero address"),
+    (("TOKEN", "T", 366 * 86_400, 0), "unbonding delay too long"),
+    (("TOKEN", "T", 0, 10_001), "beneficiary share above 100%"),
+])
+def test_constructor_checks(m: Market, args: tuple[object, ...], reason: str) -> None:
+    fill = {"TOKEN": m.token.address, "T": m.addr("treasury")}
+    real = [fill.get(a, a) if isinstance(a, str) else a for a in args]
+    with pytest.raises(ContractRevert) as info:
+        deploy(m.w3, m["deployer"], compile_contract("Staking"), *real)
+    assert reason in info.value.reason
