@@ -83,12 +83,14 @@ class C2paSigner:
     """0x EIP-712 signature by the provider over the CA's hash (see the module docstring)."""
     provider: str | None = None
     alg: str = "es256"
+    tsa_url: str | None = None
+    """An RFC 3161 timestamp authority (a network call per signature); None signs offline."""
 
     @classmethod
-    def from_pem_files(cls, chain: Path, key: Path, *, alg: str = "es256") -> C2paSigner:
+    def from_pem_files(cls, chain: Path, key: Path, *, alg: str = "es256", tsa_url: str | None = None) -> C2paSigner:
         """An operator's certificate chain and key (e.g. from a CA on the C2PA trust list)."""
         try:
-            return cls(chain.read_bytes(), key.read_bytes(), alg=alg)
+            return cls(chain.read_bytes(), key.read_bytes(), alg=alg, tsa_url=tsa_url)
         except OSError as exc:
             raise CredentialError(f"cannot read the certificate files: {exc}") from None
 
@@ -101,7 +103,7 @@ class C2paSigner:
         key.write_bytes(self.key_pem)
         binding.write_text(json.dumps({
             "ca_pem": self.ca_pem.decode() if self.ca_pem else None, "binding": self.binding,
-            "provider": self.provider, "alg": self.alg,
+            "provider": self.provider, "alg": self.alg, "tsa_url": self.tsa_url,
         }))
 
     @classmethod
@@ -111,7 +113,8 @@ class C2paSigner:
             meta: dict[str, Any] = json.loads(binding.read_text())
             return cls(chain.read_bytes(), key.read_bytes(),
                        meta["ca_pem"].encode() if meta.get("ca_pem") else None,
-                       meta.get("binding"), meta.get("provider"), str(meta.get("alg", "es256")))
+                       meta.get("binding"), meta.get("provider"), str(meta.get("alg", "es256")),
+                       meta.get("tsa_url"))
         except (OSError, ValueError, KeyError) as exc:
             raise CredentialError(f"no usable C2PA credential in {folder}: {exc}") from None
 
@@ -126,7 +129,7 @@ class C2paSigner:
 
     def _native(self) -> c2pa.Signer:
         try:
-            info = c2pa.C2paSignerInfo(self.alg.encode(), self.chain_pem, self.key_pem, None)
+            info = c2pa.C2paSignerInfo(self.alg.encode(), self.chain_pem, self.key_pem, self.tsa_url)
             return c2pa.Signer.from_info(info)
         except (c2pa.C2paError, ValueError, TypeError) as exc:
             raise CredentialError(f"the C2PA signing credential is not usable: {exc}") from None
