@@ -1,6 +1,7 @@
 """Provenance: who made an output, with which model, when, and proof that it was anchored.
 
-A provider node calls, for every output::
+A provider node calls, for every output (``describe_outputs`` builds the unsigned manifests
+of a runtime result; ``record_output`` does the three middle lines in one call)::
 
     domain = provenance_domain(chain_id, deployment.address("Anchors"))     # or log.domain
     manifest = sign_manifest(account, domain, UnsignedManifest(...))
@@ -26,6 +27,9 @@ and anyone checks an output with ``verify(path_or_cid, store=…, w3=…, deploy
 - ``C2paSigner``, ``generate_c2pa_signer``, ``embed_c2pa``, ``read_c2pa``,
   ``strip_c2pa`` (credentials.py) — C2PA content credentials for PNG outputs, signed
   with an ES256 chain whose CA the provider binds to its Ethereum key.
+- ``describe_outputs``, ``record_output``, ``RecordedOutput`` (outputs.py) — a runtime
+  result's manifests (model, lineage, inputs, params, runtime versions, job or receipt),
+  and sign + log + C2PA in one call: what a provider node calls per output.
 - ``locate`` (locate.py) — find a manifest and its record: C2PA, sidecar, index, chain.
 - ``verify``, ``Verdict``, ``Check`` (verifier.py) — every check and one plain sentence.
 - ``read_facts`` (chainstate.py) — the Anchors, Registry, Staking and
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
         merkle_root,
         verify_proof,
     )
+    from deai.provenance.outputs import RecordedOutput, describe_outputs, record_output
     from deai.provenance.records import AnchoredRecord, AnchorInfo, BatchListing
     from deai.provenance.verifier import Check, Verdict, verify
 
@@ -89,10 +94,12 @@ __all__ = [
     "MerkleTree",
     "ProvenanceIndex",
     "ProvenanceLog",
+    "RecordedOutput",
     "UnsignedManifest",
     "Verdict",
     "compute_root",
     "default_db_path",
+    "describe_outputs",
     "embed_c2pa",
     "generate_c2pa_signer",
     "hash_leaf",
@@ -100,6 +107,7 @@ __all__ = [
     "merkle_root",
     "provenance_domain",
     "read_c2pa",
+    "record_output",
     "recover_manifest_signer",
     "sign_manifest",
     "strip_c2pa",
@@ -120,6 +128,7 @@ _LAZY = {
     **dict.fromkeys(("MerkleProof", "MerkleTree", "compute_root", "hash_leaf", "hash_pair", "merkle_root",
                      "verify_proof"), "deai.provenance.merkle"),
     **dict.fromkeys(("AnchoredRecord", "AnchorInfo", "BatchListing"), "deai.provenance.records"),
+    **dict.fromkeys(("RecordedOutput", "describe_outputs", "record_output"), "deai.provenance.outputs"),
     **dict.fromkeys(("Check", "Verdict", "verify"), "deai.provenance.verifier"),
 }
 
