@@ -38,14 +38,16 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a model to the local store and catalog; prints its CID."""
-    from deai.runtime.catalog import add_demo_models, add_model
+    from deai.runtime.catalog import add_demo_datasets, add_demo_models, add_model
 
     config = state(ctx).config
     store, catalog = _store(config), _catalog(config)
     if demo:
         cids = add_demo_models(store, catalog, quiet=as_json)
-        emit({"models": cids}, as_json, lambda: console.print(
-            "\n".join(f"{n:<12} {c}" for n, c in cids.items()), highlight=False))
+        datasets = add_demo_datasets(store)
+        emit({"models": cids, "datasets": datasets}, as_json, lambda: console.print(
+            "\n".join(f"{n:<22} {c}" for n, c in {**cids, **{f"dataset {k}": v for k, v in datasets.items()}}.items()),
+            highlight=False))
         return
     if path is None:
         raise InputError("give a model folder or .onnx file, or --demo", hint="deai model add ./my-model")
@@ -183,3 +185,55 @@ def _input_hint(task: str) -> str:
         "embed": "--input 'some text' or a file of text",
         "generate": "--input 'The import statement'",
     }.get(task, "--input 7")
+
+
+@app.command("finetune")
+def finetune(
+    ctx: typer.Context,
+    cid: Annotated[str, typer.Argument(help="CID of the model to start from.")],
+    dataset: Annotated[str, typer.Option(help="Dataset CID, or a dataset folder (x.npy, y.npy, deai-dataset.json).")],
+    epochs: Annotated[int, typer.Option(help="Passes over the dataset.")] = 5,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 5e-3,
+    batch_size: Annotated[int, typer.Option(help="Rows per step.")] = 32,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint (and chain link) every K steps.")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the data order (and of the weights with --scratch).")] = 0,
+    scratch: Annotated[bool, typer.Option("--scratch", help="Train from a fresh initialisation (kind train).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune (or train) a model on a dataset: a new model whose manifest names both parents."""
+    from pydantic import ValidationError
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from deai.runtime.catalog import read_manifest_by_cid
+    from deai.runtime.execute import Executor
+    from deai.runtime.spec import WorkloadSpec, spec_error_from
+
+    config = state(ctx).config
+    store = _store(config)
+    read_manifest_by_cid(store, cid)  # an unknown CID fails here, before any training
+    folder = Path(dataset)
+    dataset_cid = str(store.add_path(folder)) if folder.is_dir() else dataset
+    try:
+        spec = WorkloadSpec.model_validate({
+            "kind": "train" if scratch else "finetune", "model": cid, "inputs": [dataset_cid],
+            "params": {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
+                       "checkpoint_every": checkpoint_every, "seed": seed},
+        })
+    except ValidationError as exc:
+        raise spec_error_from(exc) from None
+    progress = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+                        TimeElapsedColumn(), console=console, disable=as_json)
+    task = progress.add_task("train", total=None, loss=float("nan"))
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        progress.update(task, completed=step, total=total, loss=loss)
+
+    with progress:
+        result = Executor(store, cache_dir=config.data_dir / "runtime", on_train_step=on_step).execute(spec)
+    model_cid = result.output("model").cid
+    _catalog(config).record(model_cid, read_manifest_by_cid(store, model_cid))
+    r = result.result
+    emit(result.model_dump(mode="json"), as_json, lambda: console.print(
+        f"[bold]{r['name']}[/] {model_cid}\n{r['steps']} steps, final loss {r['final_loss']:.4f}, "
+        f"train accuracy {r['train_accuracy']:.3f}\n{r['checkpoints']} checkpoints, chain head {r['chain_head']}",
+        highlight=False))

@@ -3,11 +3,11 @@
 Use :func:`compare_results` on two :class:`~deai.runtime.execute.WorkloadResult` objects:
 equal result hashes match at once (the bit-exact case); otherwise each output pair is
 compared by the :class:`Policy` for the model's framework and task. The policies and their
-thresholds come from measurements recorded in docs/runtime.md (``bench/determinism.py``
-style numbers from ``tests/unit/runtime/test_measurements.py``): each tolerance sits two or
+thresholds come from the measurements in docs/runtime.md (``bench/runtime.py`` prints them;
+``tests/integration/runtime/test_determinism.py`` holds them): each tolerance sits two or
 more orders of magnitude above the largest honest difference measured (other thread counts,
-other batch compositions) and well below the smallest dishonest one (an int8 model passed
-off as float32, a model fine-tuned on other data, another seed).
+other batch compositions) and more than ten times below the smallest dishonest one (an int8
+model passed off as float32, a smaller text model).
 """
 
 from __future__ import annotations

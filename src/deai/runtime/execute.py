@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,11 +108,13 @@ class Executor:
     """Runs workload specs against one store, caching model folders and loaded models."""
 
     def __init__(self, store: ContentStore, *, cache_dir: Path, settings: RunSettings | None = None,
-                 max_loaded: int = 4) -> None:
+                 max_loaded: int = 4, on_train_step: Callable[[int, int, float], None] | None = None) -> None:
         self.store = store
         self.cache_dir = cache_dir
         self.settings = settings or RunSettings()
         self.max_loaded = max_loaded
+        #: Called with (step, total steps, loss) during training workloads (progress bars).
+        self.on_train_step = on_train_step
         self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.RLock()
         self._spec_cids: dict[bytes, str] = {}
@@ -232,9 +235,11 @@ class Executor:
         manifest = loaded.manifest
         task = _KIND_TASK[spec.kind]
         if manifest.task != task:
+            hint = (f"use kind {manifest.task!r} for this model" if spec.kind in INFERENCE_KINDS else
+                    "fine-tuning, training and evaluation take classify models, e.g. the digits classifier")
             raise SpecError(
                 f"a {spec.kind!r} workload needs a {task!r} model; {manifest.name!r} is a {manifest.task!r} model",
-                hint=f"use kind {manifest.task!r} for this model",
+                hint=hint,
             )
         if spec.kind not in INFERENCE_KINDS:
             return self._execute_training(spec, spec_cid, loaded, started, load_s)
@@ -287,7 +292,7 @@ class Executor:
         trainer, record = train.train_with_checkpoints(
             kind=spec.kind, spec_cid=spec_cid, model_cid=spec.model, dataset_cid=spec.inputs[0],
             model_dir=folder, manifest=loaded.manifest, dataset=dataset, params=spec.params,
-            settings=self.settings, store=self.store,
+            settings=self.settings, store=self.store, on_step=self.on_train_step,
         )
         out_dir = Path(tempfile.mkdtemp(prefix="deai-trained-", dir=self.cache_dir))
         try:

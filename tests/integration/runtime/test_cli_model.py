@@ -117,3 +117,20 @@ def test_add_a_bare_onnx_file(data_dir: Path, demo_dirs: dict[str, Path], tmp_pa
     assert code == 0 and last_json(out)["name"] == "mnistish"
     code, out, _ = cli(data_dir, capsys, "model", "run", cid, "--input", json.dumps([0] * 64), "--json")
     assert code == 0 and len(last_json(out)["result"]["predictions"]) == 1
+
+
+def test_finetune_from_a_dataset_folder(added: dict[str, str], data_dir: Path, demo_dirs: dict[str, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    shifted = demo_dirs["digits"].parent / "datasets" / "digits-shifted-train"
+    code, out, _ = cli(data_dir, capsys, "model", "finetune", added["digits"], "--dataset", str(shifted),
+                       "--epochs", "2", "--checkpoint-every", "30", "--json")
+    result = last_json(out)
+    assert code == 0 and result["result"]["steps"] == 86 and result["result"]["checkpoints"] == 4
+    child = result["result"]["model"]
+    code, out, _ = cli(data_dir, capsys, "model", "show", child, "--json")
+    parents = {p["role"] for p in last_json(out)["parents"]}
+    assert parents == {"model", "dataset"}
+    code, out, _ = cli(data_dir, capsys, "model", "ls", "--json")
+    assert "digits-finetuned" in {m["name"] for m in last_json(out)["models"]}
+    code, out, err = cli(data_dir, capsys, "model", "finetune", added["textgen"], "--dataset", str(shifted))
+    assert code == 6 and "needs a 'classify' model" in err and "fine-tuning" in err
