@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from deai.errors import BlockNotFound, InputError, ModelError, SpecError, StoreError
 from deai.runtime.base import LoadedModel, get_runtime
@@ -90,6 +90,14 @@ class WorkloadResult(BaseModel):
     runtime: dict[str, Any] = Field(default_factory=dict)
     timing: Timing = Field(default_factory=Timing)
     tokens: int = 0
+    # Arrays a provider may commit to but that are not stored or hashed (e.g. the per-token
+    # hidden states of a generation, for a TOPLOC-style commitment); not serialised.
+    _extras: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """``hidden`` (T, d) and ``logprobs`` (T,) for generations; empty otherwise."""
+        return self._extras
 
     def output(self, name: str) -> OutputRef:
         for ref in self.outputs:
@@ -261,13 +269,15 @@ class Executor:
         if framework not in self._versions:
             self._versions[framework] = get_runtime(framework).versions()
         runtime = {"framework": framework, **self.settings.describe(), "versions": self._versions[framework]}
-        return WorkloadResult(
+        result = WorkloadResult(
             spec_cid=spec_cid, kind=spec.kind, model=spec.model, outputs=stored,
             result_hash=result_hash(stored), result=output.result, runtime=runtime,
             timing=Timing(fetch_s=fetch_s, load_s=load_s, run_s=run_s, store_s=done - t0,
                           total_s=done - started),
             tokens=output.tokens,
         )
+        result._extras = dict(output.extras)
+        return result
 
     def _put(self, blob: OutputBlob) -> OutputRef:
         return OutputRef(name=blob.name, content_type=blob.content_type,

@@ -112,6 +112,9 @@ def test_rescoring_passes_honest_tokens_and_catches_the_small_model(
     scores = executor_2t.score_generation(spec, tokens)  # a validator on another thread count
     assert rescore_check(scores.margins).match and scores.margins.min() == 0.0
     assert scores.hidden.shape == (48, 128) and scores.topk_ids.shape == (48, 5)
+    # the provider's own activations (for its commitment) match the validator's teacher-forced ones
+    np.testing.assert_allclose(honest.extras["hidden"], scores.hidden, atol=1e-5)
+    np.testing.assert_allclose(honest.extras["logprobs"], scores.logprobs, atol=1e-5)
     swapped = executor.execute(spec.model_copy(update={"model": model_cids["textgen-small"]}))
     cheat_tokens = json.loads(rt_store.read_bytes(swapped.output("tokens.json").cid))["tokens"]
     check = rescore_check(executor.score_generation(spec, cheat_tokens).margins)
