@@ -47,7 +47,7 @@ def add(
         datasets = add_demo_datasets(store)
         emit({"models": cids, "datasets": datasets}, as_json, lambda: console.print(
             "\n".join(f"{n:<22} {c}" for n, c in {**cids, **{f"dataset {k}": v for k, v in datasets.items()}}.items()),
-            highlight=False))
+            highlight=False, soft_wrap=True))
         return
     if path is None:
         raise InputError("give a model folder or .onnx file, or --demo", hint="deai model add ./my-model")
@@ -91,7 +91,7 @@ def show(ctx: typer.Context, cid: Annotated[str, typer.Argument(help="Model CID.
                 io.add_row(kind, t.name, t.dtype, str(list(t.shape)))
         console.print(io)
         for p in manifest.parents:
-            console.print(f"parent {p.role:<7} {p.name} {p.cid}")
+            console.print(f"parent {p.role:<7} {p.name} {p.cid}", soft_wrap=True)
         for key, value in sorted(manifest.metrics.items()):
             console.print(f"metric {key} = {value:.4g}")
         console.print(f"{len(manifest.files)} files, {sum(f.size for f in manifest.files)} bytes")
@@ -121,7 +121,7 @@ def run(
     )] = None,
     max_tokens: Annotated[int, typer.Option(help="Tokens to generate.")] = 64,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 0.8,
-    top_k: Annotated[int | None, typer.Option(help="Sample among the k most likely tokens.")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Sample among the k most likely tokens.")] = 40,
     seed: Annotated[int, typer.Option(help="Seed for sampling and image noise.")] = 0,
     count: Annotated[int, typer.Option(help="Images to draw.")] = 1,
     threads: Annotated[int, typer.Option(help="Threads (canonical outputs do not depend on it).")] = 1,
@@ -167,14 +167,14 @@ def run(
         elif manifest.task == "embed":
             vector = r.get("embedding") or r["embeddings"][0]
             shown = ", ".join(f"{v:.4f}" for v in vector[:6])
-            console.print(f"embedding of {r['dim']} floats: [{shown}, …]")
+            console.print(f"embedding of {r['dim']} floats: [{shown}, …]", soft_wrap=True)
         elif manifest.task == "generate":
             console.print(f"[dim]{r['prompt']}[/]{r['text']}", highlight=False, markup=True)
         else:
             where = str(out) if out else f"`deai store get {main.cid}`"
             console.print(f"PNG {r['width']}×{r['height']} ({r['png_bytes']} bytes) of label {r['label']} → {where}")
         console.print(f"[dim]output {main.name} {main.cid}\nresult hash {result.result_hash}  "
-                      f"run {result.timing.run_s * 1000:.1f} ms[/]")
+                      f"run {result.timing.run_s * 1000:.1f} ms[/]", soft_wrap=True)
 
     emit(result.model_dump(mode="json"), as_json, render)
 
