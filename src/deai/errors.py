@@ -241,6 +241,7 @@ class VoucherError(MarketError):
 
 class ProvenanceError(DeaiError):
     exit_code = 8
+    default_hint = "check the output with `deai verify FILE|CID`; docs/provenance.md explains each check"
 
 
 class MerkleError(ProvenanceError):
