@@ -191,6 +191,15 @@ class Bench:
         out["int8_vs_fp32_median_row_max_abs_logit"] = float(np.median(per_row))
         out["int8_vs_fp32_rows_prob_diff_below_1e-5"] = float((np.abs(probs_h - probs_c).max(axis=1) < 1e-5).mean())
         out["int8_vs_fp32_top1_agreement"] = float((honest.argmax(1) == cheap.argmax(1)).mean())
+        # other kernels, same weights: the PyTorch network the ONNX graph was written from
+        from deai.runtime.manifest import read_manifest
+        from deai.runtime.torch_rt import load_network
+
+        manifest = read_manifest(self.dirs["digits"])
+        network = load_network(self.dirs["digits"], manifest)
+        with torch_settings(RunSettings()), torch.inference_mode():
+            via_torch = network(torch.from_numpy(self.test.x)).numpy()
+        out["torch_vs_onnx_max_abs_logit"] = float(np.abs(via_torch - honest).max())
         model = self.ex1.load(self.cids["minilm"]).model  # type: ignore[attr-defined]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -166,3 +166,25 @@ def test_demo_manifests_name_what_they_are(demo_dirs: dict[str, Path], model_cid
         assert manifest.license and manifest.files
     int8 = read_manifest(demo_dirs["digits-int8"])
     assert int8.parents[0].cid == model_cids["digits"]
+
+
+def test_onnx_export_matches_the_pytorch_network(executor: Executor, rt_store: LocalStore,
+                                                 demo_dirs: dict[str, Path], tmp_path: Path,
+                                                 test_digits: tuple[np.ndarray, np.ndarray],
+                                                 model_cids: dict[str, str]) -> None:
+    from deai.runtime.manifest import write_manifest
+
+    folder = _copy(demo_dirs["digits"], tmp_path, "digits-torch")
+    (folder / "model.onnx").unlink()
+    onnx_manifest = read_manifest(demo_dirs["digits"])
+    write_manifest(folder, onnx_manifest.model_copy(update={
+        "name": "digits-torch", "framework": "torch", "entrypoint": "weights.safetensors", "extra": {}}))
+    torch_cid = add_model(rt_store, folder)[0]
+    batch = rt_store.add_bytes(npy_bytes(test_digits[0]))
+    via_torch = executor.execute(spec("classify", torch_cid, [batch]))
+    via_onnx = executor.execute(spec("classify", model_cids["digits"], [batch]))
+    logits_t = load_npy(rt_store.read_bytes(via_torch.output("logits.npy").cid))
+    logits_o = load_npy(rt_store.read_bytes(via_onnx.output("logits.npy").cid))
+    assert via_torch.runtime["framework"] == "torch"
+    np.testing.assert_allclose(logits_t, logits_o, atol=1e-4)
+    assert (logits_t.argmax(1) == logits_o.argmax(1)).all()
