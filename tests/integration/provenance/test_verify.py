@@ -263,3 +263,21 @@ def test_a_manifest_the_provider_never_anchored_is_reported_not_anchored(
     sidecar_path(path).write_bytes(manifest.to_json())
     verdict = _verify(m, prov_store, path)
     assert _failed(verdict) == ["anchor"] and "not anchored yet" in verdict.summary
+
+
+def test_a_stranger_with_only_the_chain_and_a_gateway_verifies_an_output(
+    m: Market, make_log: MakeLog, prov_store: LocalStore, demo_runs: dict[str, DemoRun],
+    c2pa_signers: dict[str, C2paSigner], tmp_path: Path,
+) -> None:
+    from deai.store import GatewayServer
+
+    log = make_log()
+    recorded = _record(m, log, demo_runs["image"], c2pa_signers["provider1"], receipt_sequence=9)
+    log.flush()
+    assert recorded.c2pa_cid is not None
+    image = _write(tmp_path, "downloaded.png", prov_store.read_bytes(recorded.c2pa_cid))
+    with GatewayServer(prov_store) as gateway:  # the provider's gateway; no store, no index here
+        for target in (recorded.manifest.output_cid, image):
+            verdict = verify(target, store=None, w3=m.w3, deployment=m.deployment, gateways=[gateway.url])
+            _assert_ok(verdict)
+            assert verdict.source in ("chain", "c2pa")
