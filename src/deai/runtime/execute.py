@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,8 @@ from deai.runtime.tasks import (
 from deai.runtime.textgen import TextGenerator, TokenScores
 
 MODEL_DIR_CONTENT_TYPE = "application/vnd.deai.model+dir"
+#: One inference input is read into memory whole; larger data belongs in a dataset folder.
+MAX_INPUT_BYTES = 256 * 2**20
 _KIND_TASK = {"classify": "classify", "embed": "embed", "generate": "generate", "image": "image",
               "finetune": "classify", "train": "classify", "evaluate": "classify"}
 
@@ -53,6 +55,7 @@ class ContentStore(Protocol):
     def add_path(self, path: Path) -> Any: ...
     def add_bytes(self, data: bytes) -> Any: ...
     def read_bytes(self, cid: str) -> bytes: ...
+    def cat(self, cid: str) -> Iterator[bytes]: ...
     def get(self, cid: str, out: Path) -> Any: ...
     def has(self, cid: str) -> bool: ...
 
@@ -181,8 +184,16 @@ class Executor:
     # --- inputs ----------------------------------------------------------------------------
 
     def read_input(self, cid: str) -> bytes:
+        """An input file's bytes (hash-checked by the store), refusing more than MAX_INPUT_BYTES."""
         try:
-            return self.store.read_bytes(cid)
+            chunks, size = [], 0
+            for chunk in self.store.cat(cid):
+                size += len(chunk)
+                if size > MAX_INPUT_BYTES:
+                    raise InputError(f"input {cid} is over the {MAX_INPUT_BYTES // 2**20} MiB limit of one input",
+                                     hint="split the batch into several workloads")
+                chunks.append(chunk)
+            return b"".join(chunks)
         except BlockNotFound:
             raise InputError(f"unknown input CID {cid}: the store does not have it",
                              hint="put the input into the store first (`deai store add FILE`)") from None

@@ -188,3 +188,13 @@ def test_onnx_export_matches_the_pytorch_network(executor: Executor, rt_store: L
     assert via_torch.runtime["framework"] == "torch"
     np.testing.assert_allclose(logits_t, logits_o, atol=1e-4)
     assert (logits_t.argmax(1) == logits_o.argmax(1)).all()
+
+
+def test_oversized_input_is_refused(executor: Executor, rt_store: LocalStore, model_cids: dict[str, str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import deai.runtime.execute as execute_module
+
+    monkeypatch.setattr(execute_module, "MAX_INPUT_BYTES", 100)
+    big = rt_store.add_bytes(json.dumps([1.0] * 64).encode())
+    with pytest.raises(InputError, match="limit"):
+        executor.execute(spec("classify", model_cids["digits"], [big]))
