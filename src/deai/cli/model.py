@@ -154,7 +154,7 @@ def run(
     except ValidationError as exc:
         raise spec_error_from(exc) from None
     settings = RunSettings(canonical=True, threads=threads, device=resolve_device(device))
-    result = Executor(store, cache_dir=config.data_dir / "runtime", settings=settings).execute(spec)
+    result = Executor.from_config(config, store, settings=settings).execute(spec)
     main = result.outputs[0]
     if out is not None:
         out.write_bytes(store.read_bytes(main.cid))

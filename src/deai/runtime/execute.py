@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from deai.config import Config
 from deai.errors import BlockNotFound, InputError, ModelError, SpecError, StoreError
 from deai.runtime.base import LoadedModel, get_runtime
 from deai.runtime.canonical import RunSettings, torch_settings
@@ -130,6 +131,11 @@ class Executor:
         self._lock = threading.RLock()
         self._spec_cids: dict[bytes, str] = {}
         self._versions: dict[str, dict[str, str]] = {}
+
+    @classmethod
+    def from_config(cls, config: Config, store: ContentStore, *, settings: RunSettings | None = None) -> Executor:
+        """An executor whose model cache lives under the node's data directory."""
+        return cls(store, cache_dir=config.data_dir / "runtime", settings=settings)
 
     # --- models ----------------------------------------------------------------------------
 

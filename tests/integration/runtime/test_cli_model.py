@@ -106,6 +106,8 @@ def test_typed_errors_and_exit_codes(added: dict[str, str], data_dir: Path, tmp_
     assert code == 6 and "temperature" in err
     code, _, err = cli(data_dir, capsys, "model", "add", str(tmp_path / "nothing"))
     assert code == 6 and "does not exist" in err
+    code, _, err = cli(data_dir, capsys, "model", "run", added["imagegen"], "--input", "1", "--device", "cuda")
+    assert code == 6 and "CUDA" in err  # this machine has no GPU: refused, never a silent CPU run
 
 
 def test_add_a_bare_onnx_file(data_dir: Path, demo_dirs: dict[str, Path], tmp_path: Path,
