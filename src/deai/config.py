@@ -41,6 +41,10 @@ class Config(BaseSettings):
         default=None,
         description="The anvil binary; found next to the Python interpreter or on PATH.",
     )
+    deployment_path: Path | None = Field(
+        default=None,
+        description="The deployment file to use; defaults to the devnet's under data_dir.",
+    )
     rpc_url: str | None = Field(
         default=None, description="JSON-RPC endpoint of the chain; defaults to the local devnet's."
     )
@@ -86,7 +90,8 @@ class Config(BaseSettings):
 
     @property
     def deployment_file(self) -> Path:
-        return self.devnet_dir / "deployment.json"
+        """Where the contracts' addresses are: ``deployment_path``, or this data dir's devnet's."""
+        return self.deployment_path or self.devnet_dir / "deployment.json"
 
     @property
     def store_dir(self) -> Path:

@@ -31,6 +31,8 @@ class BidDecision:
     bid: bool
     price: int = 0
     reason: str = ""
+    retry_later: bool = False
+    """True when only a passing condition (no free slot) ruled the job out."""
 
 
 def decide_bid(spec: WorkloadSpec, max_price: int, offer: ProviderOffer) -> BidDecision:
@@ -45,7 +47,7 @@ def decide_bid(spec: WorkloadSpec, max_price: int, offer: ProviderOffer) -> BidD
     if need.cpus > offer.cpus or need.memory_mb > offer.memory_mb:
         return BidDecision(False, reason="needs more CPUs or memory than this provider has")
     if offer.free_slots < 1:
-        return BidDecision(False, reason="no free slot (all workers busy)")
+        return BidDecision(False, reason="no free slot (all workers busy)", retry_later=True)
     price = offer.prices[spec.kind]
     if price > max_price:
         return BidDecision(

@@ -68,6 +68,9 @@ ACTIVE_STAGES = frozenset(
         JobStage.COMMITTED,
     }
 )
+HELD_STAGES = frozenset(
+    {JobStage.BID, JobStage.ASSIGNED, JobStage.RUNNING, JobStage.RESULT_READY, JobStage.COMMITTING}
+)
 MARKET_CURSOR = "jobmarket"
 DEFAULT_STAKE = TokenAmount(1_000 * ONE_TOKEN)
 
@@ -268,28 +271,43 @@ class ProviderNode:
             client=str(event.client),
             max_price=int(event.max_price),
         )
-        if self.market.chain_time() >= event.bid_window_end:
-            self.state.advance(event.job_id, JobStage.SKIPPED, reason="bid window already closed")
+        self._consider(event.job_id, bid_window_end=int(event.bid_window_end))
+
+    def _consider(self, job_id: int, *, bid_window_end: int | None = None) -> None:
+        """Bid on a seen job, skip it for good, or leave it seen to look again next tick."""
+        record = self.state.get_job(job_id)
+        if record is None or record.stage is not JobStage.SEEN:
             return
-        decision = self._decide(str(event.spec_cid), int(event.max_price))
+        if bid_window_end is None:
+            job = self.market.job(job_id)
+            if job.status is not JobStatus.OPEN:
+                stage = JobStage.EXPIRED if job.status is JobStatus.EXPIRED else JobStage.LOST
+                self.state.advance(job_id, stage, reason=f"job is {job.status.name.lower()}")
+                return
+            bid_window_end = job.window_end
+        if self.market.chain_time() >= bid_window_end:
+            self.state.advance(job_id, JobStage.SKIPPED, reason="bid window closed")
+            return
+        decision = self._decide(record.spec_cid, record.max_price)
         if not decision.bid:
             self.stats.skipped[decision.reason] = self.stats.skipped.get(decision.reason, 0) + 1
-            self.state.advance(event.job_id, JobStage.SKIPPED, reason=decision.reason)
+            if not decision.retry_later:
+                self.state.advance(job_id, JobStage.SKIPPED, reason=decision.reason)
             return
         try:
-            self.market.bid(self.account, event.job_id, TokenAmount(decision.price))
+            self.market.bid(self.account, job_id, TokenAmount(decision.price))
         except ContractRevert as exc:
-            self.state.advance(event.job_id, JobStage.SKIPPED, reason=f"bid refused: {exc.reason}")
+            self.state.advance(job_id, JobStage.SKIPPED, reason=f"bid refused: {exc.reason}")
             return
         self.stats.bids += 1
-        self.state.advance(event.job_id, JobStage.BID, bid_price=decision.price)
+        self.state.advance(job_id, JobStage.BID, bid_price=decision.price)
 
     def _decide(self, spec_cid: str, max_price: int) -> BidDecision:
         try:
             spec = self._load_spec(spec_cid)
         except DeaiError as exc:
             return BidDecision(False, reason=f"cannot read the spec: {exc.message}")
-        busy = len(self.state.jobs(ACTIVE_STAGES - {JobStage.COMMITTED}))
+        busy = self._held_slots()
         offer = ProviderOffer(
             models=frozenset(self.models),
             prices=self.settings.prices,
@@ -299,6 +317,28 @@ class ProviderNode:
             free_slots=self.settings.max_concurrent_jobs - busy,
         )
         return decide_bid(spec, max_price, offer)
+
+    def _held_slots(self) -> int:
+        """Jobs this node works on, plus open jobs where its bid is the best so far.
+
+        A bid that is losing holds nothing; one that is winning must not let the node
+        overbook its workers.
+        """
+        held = len(self.state.jobs(HELD_STAGES - {JobStage.BID}))
+        for record in self.state.jobs(frozenset({JobStage.BID})):
+            if self.market.job(record.job_id).provider == self.address:
+                held += 1
+        return held
+
+    def _claim_if_won(self, job_id: int) -> None:
+        """After the bid window, assign the job if this node's bid is the best (anyone may)."""
+        job = self.market.job(job_id)
+        now = max(self.market.chain_time(), int(time.time()))
+        if job.status is JobStatus.OPEN and now > job.window_end and job.provider == self.address:
+            try:
+                self.market.assign(self.account, job_id)
+            except ContractRevert as exc:
+                log.info("job %d not assigned yet: %s", job_id, exc.reason)
 
     def _on_settled(self, event: JobSettled) -> None:
         record = self.state.get_job(event.job_id)
@@ -325,6 +365,16 @@ class ProviderNode:
     # --- driving this node's jobs -------------------------------------------------------------
 
     def _drive_jobs(self) -> None:
+        for record in self.state.jobs(frozenset({JobStage.SEEN})):
+            try:
+                self._consider(record.job_id)  # jobs passed over while every slot was held
+            except DeaiError as exc:
+                log.warning("job %d: %s", record.job_id, exc)
+        for record in self.state.jobs(frozenset({JobStage.BID})):
+            try:
+                self._claim_if_won(record.job_id)
+            except DeaiError as exc:
+                log.warning("job %d: %s", record.job_id, exc)
         for record in self.state.jobs(ACTIVE_STAGES):
             try:
                 if record.stage in (JobStage.ASSIGNED, JobStage.RUNNING):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -37,7 +38,17 @@ class Limits:
     memory_mib: int = 4096
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its node dies (kill -9 included): no orphans."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _worker_main(conn: Connection, initializer: Callable[[], None] | None) -> None:
+    _die_with_parent()
     if initializer is not None:
         initializer()
     while True:
