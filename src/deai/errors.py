@@ -224,6 +224,7 @@ class InputError(WorkloadError):
 
 class MarketError(DeaiError):
     exit_code = 7
+    default_hint = "see `deai job --help`; `deai job status ID` says where a job is and why"
 
 
 class VoucherError(MarketError):
@@ -231,7 +232,7 @@ class VoucherError(MarketError):
 
     default_hint = "sign a new voucher for the channel's next cumulative amount (or top up the channel)"
 
-    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: str = "invalid", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.reason = reason
 
@@ -260,7 +261,7 @@ class CredentialError(ProvenanceError):
 
 
 class NodeError(DeaiError):
-    exit_code = 7
+    exit_code = 10
     default_hint = "see the node's log under its data directory"
 
 
