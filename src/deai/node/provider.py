@@ -52,7 +52,11 @@ from deai.node.capabilities import Capabilities, detect_hardware
 from deai.node.jobs import JobOutcome, run_job, warm_up
 from deai.node.state import TERMINAL, JobStage, SqliteNodeState, allowed_next
 from deai.node.workers import Limits, WorkerPool
+from deai.provenance import C2paSigner, ProvenanceLog
+from deai.provenance.outputs import describe_outputs, record_output
 from deai.runtime.base import frameworks
+from deai.runtime.execute import WorkloadResult
+from deai.runtime.manifest import MANIFEST_NAME, parse_manifest
 from deai.runtime.spec import WORKLOAD_KINDS, WorkloadSpec
 from deai.store import GatewayClient, LocalStore
 from deai.units import ONE_TOKEN, TokenAmount
@@ -72,6 +76,8 @@ HELD_STAGES = frozenset(
     {JobStage.BID, JobStage.ASSIGNED, JobStage.RUNNING, JobStage.RESULT_READY, JobStage.COMMITTING}
 )
 MARKET_CURSOR = "jobmarket"
+PROVENANCE_FLUSH_S = 2.0
+PROVENANCE_BATCH = 256
 DEFAULT_STAKE = TokenAmount(1_000 * ONE_TOKEN)
 
 
@@ -150,6 +156,16 @@ class ProviderNode:
         self._threads = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="job")
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
+        # Manifests (here) and fast-path receipts both post to Anchors with this key;
+        # each takes the next sequence number under this lock.
+        self.anchor_lock = threading.Lock()
+        self.provenance = ProvenanceLog.open(
+            config.data_dir, store=self.store, w3=self.w3,
+            anchors_address=deployment.address("Anchors"), account=account,
+            anchor_lock=self.anchor_lock,
+        )
+        self._c2pa: C2paSigner | None = None
+        self._last_flush = time.monotonic()
         self._server: AppServer | None = None
 
     # --- start and stop ---------------------------------------------------------------------
@@ -194,6 +210,8 @@ class ProviderNode:
         self._threads.shutdown(wait=False, cancel_futures=True)
         if self._pool is not None:
             self._pool.close()
+        self.flush_provenance(force=True)
+        self.provenance.close()
         self.state.close()
 
     def ensure_registered(self) -> None:
@@ -233,6 +251,7 @@ class ProviderNode:
                 self._on_event(event)
             self.state.set_cursor(MARKET_CURSOR, head + 1)
         self._drive_jobs()
+        self.flush_provenance()
 
     def _on_event(self, event: ChainLog) -> None:
         if isinstance(event, JobPosted):
@@ -412,6 +431,7 @@ class ProviderNode:
             return
         self.stats.jobs_run += 1
         self.stats.runtime_cpu_s += outcome.cpu_s
+        self._record_provenance(job_id, running.spec, outcome.output_cid)
         self.state.advance(
             job_id,
             JobStage.RESULT_READY,
@@ -419,6 +439,28 @@ class ProviderNode:
             result_hash=outcome.result_hash,
         )
         self._commit(job_id, outcome.output_cid, outcome.result_hash)
+
+    def _record_provenance(self, job_id: int, spec: WorkloadSpec, output_cid: str) -> None:
+        """A signed manifest for every output of the job (PNGs also get a C2PA credential)."""
+        result = WorkloadResult.model_validate_json(self.store.read_bytes(output_cid))
+        model = parse_manifest(self.store.read_bytes(f"{spec.model}/{MANIFEST_NAME}"))
+        if self._c2pa is None:
+            self._c2pa = C2paSigner.load_or_create(
+                self.config.data_dir / "c2pa", self.account, self.provenance.domain
+            )
+        for unsigned in describe_outputs(
+            result, spec, model, provider=self.address, chain_id=self.deployment.chain_id,
+            anchors=self.deployment.address("Anchors"), job_id=job_id,
+        ):
+            record_output(self.provenance, self.account, unsigned, c2pa_signer=self._c2pa)
+
+    def flush_provenance(self, *, force: bool = False) -> None:
+        """Anchor pending manifests: at once when many are waiting, else every few seconds."""
+        pending = self.provenance.pending_count()
+        due = time.monotonic() - self._last_flush > PROVENANCE_FLUSH_S
+        if pending and (force or due or pending >= PROVENANCE_BATCH):
+            self.provenance.flush()
+            self._last_flush = time.monotonic()
 
     def _execute(self, spec_cid: str, spec: WorkloadSpec) -> JobOutcome:
         assert self._pool is not None, "start() creates the worker pool"

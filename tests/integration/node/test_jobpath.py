@@ -16,6 +16,7 @@ from deai.client import Client
 from deai.config import Config
 from deai.errors import BlockNotFound, InsufficientFunds, SpecError
 from deai.node.provider import ProviderNode, ProviderSettings
+from deai.provenance import verify
 from deai.runtime.datasets import digits_split
 from deai.runtime.demo_models import demo_model_dirs
 from deai.store import LocalStore
@@ -76,7 +77,15 @@ def test_a_classify_job_is_bid_run_committed_finalized_and_checked(
     assert result.result.result["index"] == int(y_test[0])
     probabilities = np.load(io.BytesIO(result.outputs["probabilities.npy"]))
     assert int(probabilities.argmax()) == int(y_test[0])
-    assert "finalized" in job.why().lower() or "paid" in job.why().lower()
+    assert "paid" in job.why().lower()
+    # Every output carries a signed manifest, anchored on chain: a stranger can check it.
+    provider.flush_provenance(force=True)
+    verdict = verify(
+        result.result.output("probabilities.npy").cid, store=client.store, w3=chain.w3,
+        deployment=chain.deployment, gateways=[provider.endpoint],
+    )
+    assert verdict.ok, verdict.summary
+    assert provider.address in verdict.summary and "not disputed" in verdict.summary
     client.withdraw()
     fee = client.market.fee_for(tokens(1))
     assert token.balance_of(client.address) == before_client - tokens(1) - fee
