@@ -20,36 +20,67 @@ def up(
     port: Annotated[
         int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")
     ] = None,
+    explorer: Annotated[bool, typer.Option(help="Also start the explorer dashboard.")] = True,
+    explorer_port: Annotated[
+        int | None, typer.Option(help="Explorer port (default: a free one).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Start the devnet (restoring its saved state), deploy contracts and fund demo accounts."""
-    deployment = Devnet(state(ctx).config).up(port=port)
+    """Start the devnet (restoring its saved state), deploy contracts, fund demo accounts,
+    register the demo models and datasets, and start the explorer."""
+    from deai.node.devnet_seed import seed_devnet
+
+    config = state(ctx).config
+    net = Devnet(config)
+    deployment = net.up(port=port)
+    try:
+        seeded = seed_devnet(config, deployment)
+        explorer_url = None
+        if explorer:
+            from deai.web import start_explorer
+
+            explorer_url = start_explorer(config, port=explorer_port).url
+    except BaseException:
+        net.down()
+        raise
     data = {
         "rpc_url": deployment.rpc_url,
         "chain_id": deployment.chain_id,
         "contracts": deployment.contracts,
+        "assets": {a.name: a.cid for a in seeded},
+        "explorer": explorer_url,
     }
-    emit(
-        data,
-        as_json,
-        lambda: console.print(
+
+    def render() -> None:
+        console.print(
             f"devnet up at [bold]{deployment.rpc_url}[/] (chain {deployment.chain_id}); "
-            f"{len(deployment.contracts)} contracts"
-        ),
-    )
+            f"{len(deployment.contracts)} contracts, {len(seeded)} demo models and datasets registered"
+        )
+        if explorer_url:
+            console.print(f"explorer at [bold]{explorer_url}[/]")
+
+    emit(data, as_json, render)
 
 
 @app.command("down")
 def down(ctx: typer.Context) -> None:
-    """Stop the devnet; its state is kept for the next `up`."""
-    Devnet(state(ctx).config).down()
+    """Stop the devnet and its explorer; the chain's state is kept for the next `up`."""
+    from deai.web import stop_explorer
+
+    config = state(ctx).config
+    stop_explorer(config)
+    Devnet(config).down()
     console.print("devnet stopped; state kept")
 
 
 @app.command("reset")
 def reset(ctx: typer.Context) -> None:
     """Stop the devnet and forget its chain state and deployment."""
-    Devnet(state(ctx).config).reset()
+    from deai.web import stop_explorer
+
+    config = state(ctx).config
+    stop_explorer(config)
+    Devnet(config).reset()
     console.print("devnet reset: the next `deai devnet up` starts a fresh chain")
 
 
