@@ -52,21 +52,32 @@ MAX_JOB_INPUT_BYTES = 64 * 2**20
 
 @dataclass(frozen=True)
 class JobResult:
-    """A job's checked result: the result document and every output's bytes."""
+    """A job's checked result: the result document, each file output's bytes, and folders.
+
+    Folder outputs (a fine-tuned model) stay in the client's store, named by CID in
+    ``folders``; ``save`` copies them out with the files.
+    """
 
     job_id: int
     output_cid: str
     provider: str
     result: WorkloadResult
     outputs: dict[str, bytes]
+    folders: dict[str, str]
+    store: LocalStore
 
     def save(self, folder: Path) -> list[Path]:
-        """Write every output into ``folder`` (named by output name); returns the paths."""
+        """Write every output into ``folder`` (named by job and output name); returns the paths."""
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for ref in self.result.outputs:
-            path = folder / f"{self.job_id}-{ref.name}{_suffix(ref.content_type)}"
-            path.write_bytes(self.outputs[ref.name])
+            if ref.name in self.folders:
+                path = folder / f"{self.job_id}-{ref.name}"
+                self.store.get(ref.cid, path)
+            else:
+                name = ref.name if Path(ref.name).suffix else ref.name + _suffix(ref.content_type)
+                path = folder / f"{self.job_id}-{name}"
+                path.write_bytes(self.outputs[ref.name])
             paths.append(path)
         return paths
 
@@ -351,8 +362,9 @@ class Job:
                 f"job {self.id}: the result document does not match the hash committed on chain",
                 hint="the provider served something other than it committed; challenge it",
             )
-        outputs = {ref.name: store.read_bytes(ref.cid) for ref in result.outputs}
-        return JobResult(self.id, output_cid, str(committed.provider), result, outputs)
+        folders = {r.name: r.cid for r in result.outputs if store.kind(r.cid) == "directory"}
+        outputs = {r.name: store.read_bytes(r.cid) for r in result.outputs if r.name not in folders}
+        return JobResult(self.id, output_cid, str(committed.provider), result, outputs, folders, store)
 
 
 def _capabilities(provider: ProviderListing) -> dict[str, Any] | None:

@@ -101,6 +101,8 @@ class ProviderSettings:
     gateways: tuple[str, ...] = ()
     """Other gateways to fetch specs and inputs from (other providers are found in the Registry)."""
     withdraw_earnings: bool = True
+    fetch_models: bool = True
+    """Serve any model whose folder can be fetched by CID and checked, not only ``model_dirs``."""
 
 
 @dataclass
@@ -328,7 +330,7 @@ class ProviderNode:
             return BidDecision(False, reason=f"cannot read the spec: {exc.message}")
         busy = self._held_slots()
         offer = ProviderOffer(
-            models=frozenset(self.models),
+            models=frozenset(self.models) | self._fetchable_model(spec.model),
             prices=self.settings.prices,
             cpus=self.capabilities.hardware.cpus if self.capabilities else 1,
             memory_mb=self.capabilities.hardware.memory_mb if self.capabilities else 1024,
@@ -336,6 +338,22 @@ class ProviderNode:
             free_slots=self.settings.max_concurrent_jobs - busy,
         )
         return decide_bid(spec, max_price, offer)
+
+    def _fetchable_model(self, model_cid: str) -> frozenset[str]:
+        """``{model_cid}`` if this node fetches models on demand and this one is a valid model.
+
+        A fine-tuned model made by another provider minutes ago is served like the demo
+        models once its folder (and its manifest) can be fetched and checked.
+        """
+        if not self.settings.fetch_models or model_cid in self.models:
+            return frozenset()
+        try:
+            self._fetch_missing([model_cid])
+            parse_manifest(self.store.read_bytes(f"{model_cid}/{MANIFEST_NAME}"))
+        except DeaiError as exc:
+            log.info("model %s is not servable here: %s", model_cid, exc.message)
+            return frozenset()
+        return frozenset({model_cid})
 
     def _held_slots(self) -> int:
         """Jobs this node works on, plus open jobs where its bid is the best so far.

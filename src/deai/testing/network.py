@@ -73,7 +73,21 @@ class LocalNetwork:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self, *, timeout: float = 120.0) -> LocalNetwork:
+        self.start_devnet()
+        self.start_providers(timeout=timeout)
+        return self
+
+    def start_devnet(self) -> Deployment:
         self.deployment = self.devnet.up()
+        return self.deployment
+
+    def deployment_or_fail(self) -> Deployment:
+        if self.deployment is None:
+            raise NodeError("the network's devnet is not started", hint="call start() first")
+        return self.deployment
+
+    def start_providers(self, *, timeout: float = 120.0) -> None:
+        """Start every provider process (in parallel) and wait until each is ready."""
         try:
             for spec in self.providers:
                 self.running.append(self._spawn(spec))
@@ -82,7 +96,6 @@ class LocalNetwork:
         except BaseException:
             self.stop()
             raise
-        return self
 
     def stop(self) -> None:
         for provider in self.running:
