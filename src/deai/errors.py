@@ -42,6 +42,9 @@ writes, or undoes what it wrote.
     │   ├── MerkleError              an empty tree, a leaf that is not 32 bytes, a malformed proof
     │   ├── ManifestError            a provenance manifest or anchored record is malformed or unknown
     │   └── CredentialError          a C2PA credential cannot be made, embedded or read
+    ├── VerificationError
+    │   ├── EvidenceError            a challenge's evidence is malformed or does not fit the job
+    │   └── CommitmentError          an activation commitment is malformed or of an unknown scheme
     ├── NodeError
     │   ├── NodeStateError           an out-of-order change to a node's job records
     │   ├── JobTimedOut              a workload ran past its time budget and was killed
@@ -255,6 +258,22 @@ class ManifestError(ProvenanceError):
 
 class CredentialError(ProvenanceError):
     default_hint = "C2PA credentials need a PNG or JPEG and an ES256 certificate chain (see docs/provenance.md)"
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+class VerificationError(DeaiError):
+    exit_code = 11
+    default_hint = "see docs/verification.md; `deai job status ID` says how a dispute ended"
+
+
+class EvidenceError(VerificationError):
+    default_hint = "evidence names the job, the committed output and hash, and a failed check"
+
+
+class CommitmentError(VerificationError):
+    default_hint = "the commitment is the provider's; a malformed one counts against its result"
 
 
 # --- nodes ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from deai.cli import explorer as explorer_cli
 from deai.cli import model as model_cli
 from deai.cli import nft as nft_cli
 from deai.cli import store as store_cli
+from deai.cli import validator as validator_cli
 from deai.cli import verify as verify_cli
 from deai.cli.common import CliState, err_console
 from deai.config import Config
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(provider.app, name="provider")
+app.add_typer(validator_cli.app, name="validator")
 app.add_typer(job.app, name="job")
 app.add_typer(store_cli.app, name="store")
 app.add_typer(model_cli.app, name="model")

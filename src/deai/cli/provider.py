@@ -72,6 +72,10 @@ def start(
     delay: Annotated[
         float, typer.Option(help="Extra seconds per job (simulates a slow machine).")
     ] = 0.0,
+    cheat: Annotated[
+        str | None,
+        typer.Option(help="Tests only: cheat as lazy, partial:Q, swap or collude (validators catch it)."),
+    ] = None,
 ) -> None:
     """Stake, register and serve: bid on matching jobs, run them, commit results, get paid."""
     config = state(ctx).config
@@ -80,6 +84,10 @@ def start(
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if cheat is not None:
+        from deai.node.adversary import parse_cheat
+
+        parse_cheat(cheat)  # a typo fails before anything is staked
     account = load_account(ctx, key, devnet_role)
     deployment = Deployment.load(config.deployment_file)
     if config.rpc_url:
@@ -102,6 +110,7 @@ def start(
         workers=workers,
         max_concurrent_jobs=max_jobs,
         delay_s=delay,
+        cheat=cheat,
     )
     node = ProviderNode(config, account, deployment, settings)
     stop = threading.Event()

@@ -5,7 +5,8 @@ value are plain data. It keeps one ``Executor`` per store per process, so a mode
 for one job stays loaded for the next. The result document is the ``WorkloadResult`` as
 canonical JSON, stored (and pinned) by CID: that CID is the ``outputCid`` a provider
 commits, and ``result_hash`` (over the output CIDs alone, never timings) is the value
-validators compare.
+validators compare. For ``rescore`` jobs the document also names the TOPLOC-style
+commitment of the generation's activations (``deai.verify.commitment.with_commitment``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from deai.runtime.execute import Executor, WorkloadResult
 from deai.runtime.spec import WorkloadSpec, canonical_json
 from deai.store import LocalStore
+from deai.verify.commitment import with_commitment
 
 _EXECUTORS: dict[str, Executor] = {}
 
@@ -47,11 +49,12 @@ def run_job(store_root: str, cache_dir: str, spec_bytes: bytes, delay_s: float =
     started, cpu_started = time.perf_counter(), time.process_time()
     spec = WorkloadSpec.parse(spec_bytes)
     executor = executor_for(store_root, cache_dir)
-    result = executor.execute(spec)
-    if delay_s > 0:
-        time.sleep(delay_s)
     store = executor.store
     assert isinstance(store, LocalStore)
+    # rescore jobs: the TOPLOC-style activation commitment rides in the committed document
+    result = with_commitment(executor.execute(spec), spec, store.add_bytes)
+    if delay_s > 0:
+        time.sleep(delay_s)
     output_cid = str(store.add_bytes(result_document(result)))
     return JobOutcome(
         output_cid=output_cid,

@@ -48,6 +48,7 @@ from deai.http_server import AppServer
 from deai.market.bidding import BidDecision, ProviderOffer, decide_bid
 from deai.market.discovery import list_providers
 from deai.market.orders import registry_prices
+from deai.node.adversary import cheating
 from deai.node.capabilities import Capabilities, detect_hardware
 from deai.node.jobs import JobOutcome, run_job, warm_up
 from deai.node.state import TERMINAL, JobStage, SqliteNodeState, allowed_next
@@ -103,6 +104,8 @@ class ProviderSettings:
     withdraw_earnings: bool = True
     fetch_models: bool = True
     """Serve any model whose folder can be fetched by CID and checked, not only ``model_dirs``."""
+    cheat: str | None = None
+    """Tests only: run jobs as an adversary (``deai.node.adversary``: lazy, partial:Q, swap, collude)."""
 
 
 @dataclass
@@ -486,12 +489,14 @@ class ProviderNode:
             timeout_s=float(spec.resources.max_seconds),
             memory_mib=min(self.settings.job_memory_mib, spec.resources.memory_mb + 2048),
         )
+        job, cheat = (run_job, ()) if self.settings.cheat is None else cheating(self.settings.cheat, self.models)
         outcome: JobOutcome = self._pool.run(
-            run_job,
+            job,
             str(self.store.root),
             str(self.cache_dir),
             self.store.read_bytes(spec_cid),
             self.settings.delay_s,
+            *cheat,
             limits=limits,
         )
         return outcome

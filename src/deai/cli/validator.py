@@ -1,0 +1,130 @@
+"""``deai validator``: run a validator, read the network's reputation scores, name the oracle."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deai.chain.deploy import Deployment
+from deai.cli.common import JsonOption, KeyOption, RoleOption, console, emit, load_account, state
+from deai.config import Config
+from deai.errors import ConfigError
+
+app = typer.Typer(help="Run a validator: sample results, re-check them, challenge, vote.",
+                  no_args_is_help=True)
+
+
+def _deployment(config: Config) -> Deployment:
+    deployment = Deployment.load(config.deployment_file)
+    return deployment.with_rpc_url(config.rpc_url) if config.rpc_url else deployment
+
+
+@app.command("start")
+def start(
+    ctx: typer.Context,
+    key: KeyOption = None,
+    devnet_role: RoleOption = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(help="A model folder to check jobs with; repeat. Default: the demo models."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
+    epoch: Annotated[int, typer.Option("--epoch-s", help="Seconds per reputation epoch.")] = 60,
+    audit_rate: Annotated[
+        float, typer.Option(help="Chance of re-running a redundant group whose members agree.")
+    ] = 0.05,
+    oracle: Annotated[
+        bool, typer.Option("--oracle", help="Write the consensus reputation to the JobMarket.")
+    ] = False,
+    cheat: Annotated[
+        str | None, typer.Option(help="Tests only: false-challenge (challenge honest work).")
+    ] = None,
+) -> None:
+    """Stake, register and validate until stopped (SIGINT/SIGTERM)."""
+    from deai.node.validator import ValidatorNode, ValidatorSettings
+
+    config = state(ctx).config
+    logging.basicConfig(level=config.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not 0.0 <= audit_rate <= 1.0:
+        raise ConfigError(f"--audit-rate is a fraction in [0, 1], not {audit_rate}")
+    if epoch < 1:
+        raise ConfigError("--epoch-s must be at least 1")
+    if model:
+        model_dirs = tuple(model)
+    else:
+        from deai.runtime.demo_models import demo_model_dirs
+
+        model_dirs = tuple(demo_model_dirs().values())
+    settings = ValidatorSettings(model_dirs=model_dirs, host=host, port=port, epoch_s=epoch,
+                                 redundant_audit_bps=round(audit_rate * 10_000), oracle=oracle, cheat=cheat)
+    account = load_account(ctx, key, devnet_role)
+    node = ValidatorNode(config, account, _deployment(config), settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    node.start()
+    try:
+        # One plain line that scripts and tests wait for.
+        print(f"validator {node.address} ready at {node.endpoint}", flush=True)
+        node.run_forever(stop)
+    finally:
+        node.stop()
+
+
+@app.command("scores")
+def scores(
+    ctx: typer.Context,
+    epoch: Annotated[int | None, typer.Option(help="The epoch (default: the latest posted).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The network's reputation per provider: the stake-weighted, clipped median of the posts."""
+    from deai.chain.rpc import connect
+    from deai.verify.reputation import latest_posted_epoch, network_scores
+
+    config = state(ctx).config
+    deployment = _deployment(config)
+    w3 = connect(deployment.rpc_url)
+    chosen = epoch if epoch is not None else latest_posted_epoch(w3, deployment)
+    found = {} if chosen is None else network_scores(w3, deployment, chosen)
+    data = {"epoch": chosen, "scores": {p: {"score": c.score, "median": c.median, "validators": c.validators,
+                                            "stake": str(c.stake)} for p, c in found.items()}}
+
+    def render() -> None:
+        if chosen is None:
+            console.print("no validator has posted scores yet")
+            return
+        table = Table(title=f"reputation, epoch {chosen}")
+        for column in ("provider", "score", "median", "validators"):
+            table.add_column(column)
+        for provider, c in found.items():
+            table.add_row(provider, str(c.score), str(c.median), str(c.validators))
+        console.print(table)
+
+    emit(data, as_json, render)
+
+
+@app.command("set-oracle")
+def set_oracle(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="The validator that will write reputation.")],
+    key: KeyOption = None,
+    devnet_role: RoleOption = None,
+) -> None:
+    """Name the reputation oracle (the JobMarket's owner only: on the devnet, the deployer)."""
+    from deai.chain.jobmarket import JobMarket
+    from deai.chain.rpc import connect
+
+    config = state(ctx).config
+    deployment = _deployment(config)
+    market = JobMarket(connect(deployment.rpc_url), deployment)
+    event = market.set_reputation_oracle(load_account(ctx, key, devnet_role), address)
+    console.print(f"reputation oracle: {event.oracle}")

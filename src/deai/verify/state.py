@@ -1,0 +1,223 @@
+"""What a validator remembers across restarts: jobs it follows, checks, challenges, votes, posts.
+
+One SQLite file under the validator's data directory (WAL, one transaction per write), so
+a validator killed at any point restarts where it was. Each job moves along ``CheckStage``;
+a stage is written *before* the side effect it leads to (``CHALLENGING`` before the
+challenge transaction, ``VOTING`` before the vote), and on restart those stages are
+settled by asking the chain, so no bond is posted twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class CheckStage(StrEnum):
+    POSTED = "posted"  # JobPosted seen; no result yet
+    SKIPPED = "skipped"  # result committed, not selected (or a mode validators do not check)
+    QUEUED = "queued"  # selected: to be checked within the challenge window
+    GROUPED = "grouped"  # a redundant job: judged with its group
+    CHECKED = "checked"  # verdict recorded, nothing to challenge (or window gone)
+    CHALLENGING = "challenging"  # challenge decided, transaction about to be sent
+    CHALLENGED = "challenged"  # our challenge is on chain
+    MISSED = "missed"  # could not finish the check inside the window
+
+
+class VoteStage(StrEnum):
+    PENDING = "pending"
+    VOTING = "voting"
+    VOTED = "voted"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class JobCheck:
+    """One job as this validator follows it."""
+
+    job_id: int
+    stage: CheckStage = CheckStage.POSTED
+    client: str = ""
+    spec_cid: str = ""
+    mode: int = 0
+    param: int = 0
+    provider: str = ""
+    output_cid: str = ""
+    result_hash: str = ""
+    commit_block: int = 0
+    beacon: str = ""
+    challenge_end: int = 0
+    sampled: int = 0
+    ticket: str = ""
+    verdict: str = ""
+    """"", "match", "mismatch" or "error"."""
+    method: str = ""
+    detail: str = ""
+    cpu_s: float = 0.0
+    evidence_cid: str = ""
+    challenge_tx: str = ""
+    final_status: int = 0
+    final_reason: int = 0
+    attempts: int = 0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    job_id: int
+    stage: VoteStage = VoteStage.PENDING
+    vote_end: int = 0
+    fraud: int = 0
+    detail: str = ""
+    tx: str = ""
+    updated_at: float = 0.0
+
+
+_JOB_COLUMNS = [f.name for f in fields(JobCheck)]
+_VOTE_COLUMNS = [f.name for f in fields(VoteRecord)]
+_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT"}
+
+
+def _table(name: str, cls: type[Any]) -> str:
+    columns = []
+    for f in fields(cls):
+        kind = "TEXT" if f.name in ("stage",) else _TYPES.get(type(f.default), "TEXT")
+        columns.append(f"{f.name} {kind} NOT NULL" + (" PRIMARY KEY" if f.name == "job_id" else ""))
+    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(columns)});"
+
+
+_SCHEMA = "\n".join([
+    _table("jobs", JobCheck),
+    "CREATE INDEX IF NOT EXISTS jobs_stage ON jobs(stage);",
+    _table("votes", VoteRecord),
+    "CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    "CREATE TABLE IF NOT EXISTS posts (epoch INTEGER PRIMARY KEY, uri TEXT NOT NULL, tx TEXT NOT NULL);",
+])
+
+
+class ValidatorState:
+    """The validator's SQLite file (``":memory:"`` for tests of the layers above)."""
+
+    def __init__(self, path: Path | str) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a recorded challenge survives power loss
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- jobs ------------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> JobCheck | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?",
+                                   (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def put(self, record: JobCheck) -> JobCheck:
+        record = replace(record, updated_at=time.time())
+        values = [v.value if isinstance(v, StrEnum) else v for v in (getattr(record, c) for c in _JOB_COLUMNS)]
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' * len(_JOB_COLUMNS))})",
+                values,
+            )
+        return record
+
+    def update(self, job_id: int, **changes: Any) -> JobCheck:
+        current = self.get(job_id) or JobCheck(job_id)
+        return self.put(replace(current, **changes))
+
+    def jobs(self, stages: Iterable[CheckStage] | None = None) -> list[JobCheck]:
+        query = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
+        params: list[str] = []
+        if stages is not None:
+            wanted = [s.value for s in stages]
+            query += f" WHERE stage IN ({', '.join('?' * len(wanted))})"
+            params = wanted
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY job_id", params).fetchall()
+        return [_job(r) for r in rows]
+
+    # --- votes -----------------------------------------------------------------------------
+
+    def vote(self, job_id: int) -> VoteRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_VOTE_COLUMNS)} FROM votes WHERE job_id = ?",
+                                   (job_id,)).fetchone()
+        return _vote(row) if row else None
+
+    def put_vote(self, record: VoteRecord) -> VoteRecord:
+        record = replace(record, updated_at=time.time())
+        values = [v.value if isinstance(v, StrEnum) else v for v in (getattr(record, c) for c in _VOTE_COLUMNS)]
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO votes ({', '.join(_VOTE_COLUMNS)}) VALUES ({', '.join('?' * len(_VOTE_COLUMNS))})",
+                values,
+            )
+        return record
+
+    def votes(self, stages: Iterable[VoteStage] | None = None) -> list[VoteRecord]:
+        query = f"SELECT {', '.join(_VOTE_COLUMNS)} FROM votes"
+        params: list[str] = []
+        if stages is not None:
+            wanted = [s.value for s in stages]
+            query += f" WHERE stage IN ({', '.join('?' * len(wanted))})"
+            params = wanted
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY job_id", params).fetchall()
+        return [_vote(r) for r in rows]
+
+    # --- cursors and score posts -----------------------------------------------------------
+
+    def get_cursor(self, name: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_cursor(self, name: str, value: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+    def record_post(self, epoch: int, uri: str, tx: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO posts (epoch, uri, tx) VALUES (?, ?, ?)", (epoch, uri, tx))
+
+    def last_post(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(epoch) FROM posts").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def tallies(self) -> dict[str, tuple[int, int]]:
+        """Provider → (results verified, results found wrong) from this validator's own checks."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT provider, SUM(verdict = 'match'), SUM(verdict = 'mismatch') FROM jobs "
+                "WHERE provider != '' AND verdict IN ('match', 'mismatch') GROUP BY provider"
+            ).fetchall()
+        return {str(p): (int(ok), int(bad)) for p, ok, bad in rows}
+
+
+def _job(row: tuple[Any, ...]) -> JobCheck:
+    data = dict(zip(_JOB_COLUMNS, row, strict=True))
+    data["stage"] = CheckStage(data["stage"])
+    return JobCheck(**data)
+
+
+def _vote(row: tuple[Any, ...]) -> VoteRecord:
+    data = dict(zip(_VOTE_COLUMNS, row, strict=True))
+    data["stage"] = VoteStage(data["stage"])
+    return VoteRecord(**data)
