@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from deai.errors import DeaiError, SignatureError, StoreError
 from deai.node.auth import request_domain, verify_request
+from deai.node.fastpath.router import fastpath_router
 from deai.node.state import JobRecord
 from deai.store import gateway_router
 
@@ -97,6 +98,8 @@ def create_app(node: ProviderNode) -> FastAPI:
         return {"signer": signer, "roots": [str(r) for r in result.roots], "blocks": result.blocks}
 
     app.include_router(gateway_router(node.store))
+    if node.fastpath is not None:
+        app.include_router(fastpath_router(node.fastpath))
     return app
 
 

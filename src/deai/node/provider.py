@@ -50,6 +50,7 @@ from deai.market.discovery import list_providers
 from deai.market.orders import registry_prices
 from deai.node.adversary import cheating
 from deai.node.capabilities import Capabilities, detect_hardware
+from deai.node.fastpath.service import FastPathService
 from deai.node.jobs import JobOutcome, run_job, warm_up
 from deai.node.state import TERMINAL, JobStage, SqliteNodeState, allowed_next
 from deai.node.workers import Limits, WorkerPool
@@ -172,6 +173,7 @@ class ProviderNode:
         self._c2pa: C2paSigner | None = None
         self._last_flush = time.monotonic()
         self._server: AppServer | None = None
+        self.fastpath: FastPathService | None = None
 
     # --- start and stop ---------------------------------------------------------------------
 
@@ -180,6 +182,9 @@ class ProviderNode:
         self.models = tuple(str(self.store.add_path(d)) for d in self.settings.model_dirs)
         if serve_http:
             from deai.node.api import create_app  # the API imports this module
+
+            # The fast path (channels, receipts, OpenAI API) serves on the same app.
+            self.fastpath = FastPathService.for_node(self)
 
             server = AppServer(
                 create_app(self), self.settings.host, self.settings.port, name="provider"
@@ -203,6 +208,8 @@ class ProviderNode:
         if self.state.get_cursor(MARKET_CURSOR) == 0:
             self.state.set_cursor(MARKET_CURSOR, self.deployment.block)
         self._pool = WorkerPool(self.settings.workers, initializer=warm_up)
+        if self.fastpath is not None:
+            self.fastpath.start()
         if self._server is not None:
             self._server.start()
         log.info(
@@ -212,6 +219,8 @@ class ProviderNode:
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
+        if self.fastpath is not None:
+            self.fastpath.stop()  # after the server: no request is left half-served
         self._threads.shutdown(wait=False, cancel_futures=True)
         if self._pool is not None:
             self._pool.close()
