@@ -90,6 +90,10 @@ def deploy_protocol(
     contracts["AINFT"], _ = deploy(
         w3, deployer, compile_contract("AINFT"), contracts["Anchors"], contracts["Registry"]
     )
+    # --- on-chain AI requests: a consumer contract's request becomes a JobMarket job ---
+    from deai.chain.ai_requests import deploy_ai_requests  # it imports this module (Deployment)
+
+    contracts["AIRequests"] = deploy_ai_requests(w3, deployer, contracts["JobMarket"])
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url,

@@ -52,6 +52,7 @@ from deai.node.adversary import cheating
 from deai.node.capabilities import Capabilities, detect_hardware
 from deai.node.fastpath.service import FastPathService
 from deai.node.jobs import JobOutcome, run_job, warm_up
+from deai.node.onchain import OnchainRequests
 from deai.node.state import TERMINAL, JobStage, SqliteNodeState, allowed_next
 from deai.node.workers import Limits, WorkerPool
 from deai.provenance import C2paSigner, ProvenanceLog
@@ -173,6 +174,8 @@ class ProviderNode:
         self._c2pa: C2paSigner | None = None
         self._last_flush = time.monotonic()
         self._server: AppServer | None = None
+        # jobs posted by contracts through AIRequests: spec from the request, answer delivered back
+        self.onchain = OnchainRequests.attach(self)
         self.fastpath: FastPathService | None = None
 
     # --- start and stop ---------------------------------------------------------------------
@@ -266,8 +269,12 @@ class ProviderNode:
             self.state.set_cursor(MARKET_CURSOR, head + 1)
         self._drive_jobs()
         self.flush_provenance()
+        if self.onchain is not None:
+            self.onchain.tick()
 
     def _on_event(self, event: ChainLog) -> None:
+        if self.onchain is not None:
+            self.onchain.on_event(event)  # first: it stores the spec of a contract's request
         if isinstance(event, JobPosted):
             self._on_posted(event)
         elif isinstance(event, BidPlaced):

@@ -1,0 +1,302 @@
+"""On-chain AI requests on the provider side: rebuild the spec, deliver the answer, keep requests moving.
+
+A contract's request reaches a provider as a JobMarket job whose client is the
+``AIRequests`` contract, so the provider's ordinary job path bids on it, runs it, commits
+and finalizes it. This module adds what is particular to such a job, through
+``OnchainRequests`` (one per provider node, fed every market event and ticked with the node):
+
+- when the job is posted, rebuild its ``WorkloadSpec`` from the ``AIRequested`` event in
+  the same transaction (``spec_for_request``), check it hashes to the posted spec CID, and
+  put it (and an inline input) into the node's store, where the job path and validators
+  find it;
+- once this node's result is committed, ``deliver`` the answer: ``onchain_output`` (the
+  rule validators apply to their own re-execution) and the CID of the output's signed
+  provenance manifest;
+- ``release`` its ``final`` requests once their jobs are finalized; ``settle`` requests
+  whose jobs were rejected or expired (any node may: the first one wins);
+- fire subscription rounds that are due, for models this node serves.
+
+Actions that fail (a transaction refused, the chain busy) stay queued and are tried again
+on later ticks; the chain decides whether one is still needed, so a restarted node simply
+finds the request already delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from deai.chain.ai_requests import (
+    MAX_OUTPUT,
+    AIRequested,
+    AIRequests,
+    CallbackState,
+    Policy,
+    RequestKind,
+    RequestStatus,
+    SubscriptionCancelled,
+    SubscriptionCreated,
+    SubscriptionFired,
+)
+from deai.chain.cids import cid_to_bytes
+from deai.chain.events import ChainLog, JobPosted, JobSettled, ResultCommitted
+from deai.chain.types import JobStatus, VerificationMode
+from deai.errors import ChainError, ContractRevert, DeaiError, InputError, ManifestError
+from deai.runtime.execute import WorkloadResult
+from deai.runtime.spec import Params, Verification, WorkloadSpec
+
+if TYPE_CHECKING:
+    from deai.node.provider import ProviderNode
+
+log = logging.getLogger("deai.provider.onchain")
+
+MAX_ATTEMPTS = 20
+_MODE_NAMES = {
+    VerificationMode.SAMPLED: "sampled", VerificationMode.REDUNDANT: "redundant",
+    VerificationMode.RESCORE: "rescore", VerificationMode.ZK: "zk", VerificationMode.NONE: "none",
+}
+
+
+def spec_for_request(request: AIRequested) -> WorkloadSpec:
+    """The workload spec an on-chain request posts: the one AIRequests.vy writes byte for byte."""
+    v = request.verification
+    verification = Verification(
+        mode=_MODE_NAMES[v.mode],
+        sample_rate=v.param / 10_000 if v.mode in (VerificationMode.SAMPLED, VerificationMode.RESCORE) else None,
+        replicas=v.param if v.mode is VerificationMode.REDUNDANT else None,
+    )
+    p = request.params
+    params = Params()
+    if p.kind is RequestKind.GENERATE:
+        params = Params(max_tokens=p.max_tokens, temperature=p.temperature_centi / 100, seed=p.seed)
+    return WorkloadSpec(
+        kind=p.kind.spec_kind,
+        model=request.model_cid,
+        inputs=(request.input_cid,),
+        params=params,
+        verification=verification,
+    )
+
+
+def truncate_utf8(data: bytes, limit: int) -> bytes:
+    """The longest prefix of ``data`` within ``limit`` bytes that ends on a character boundary."""
+    if len(data) <= limit:
+        return data
+    cut = limit
+    while cut > 0 and (data[cut] & 0xC0) == 0x80:  # a continuation byte: back off to its lead byte
+        cut -= 1
+    return data[:cut]
+
+
+def onchain_output(result: WorkloadResult, *, output_as_cid: bool) -> bytes:
+    """What a provider delivers on chain for ``result`` (validators compare their own the same way).
+
+    - ``output_as_cid``: the binary CID of the first (primary) output file;
+    - classify: ``abi_encode(uint256 index)`` of the predicted class;
+    - generate: the UTF-8 completion, cut to ``MAX_OUTPUT`` bytes on a character boundary.
+    """
+    if output_as_cid:
+        return cid_to_bytes(result.outputs[0].cid)
+    if result.kind == "classify":
+        return int(result.result["index"]).to_bytes(32, "big")
+    if result.kind == "generate":
+        return truncate_utf8(str(result.result["text"]).encode(), MAX_OUTPUT)
+    raise InputError(f"a {result.kind!r} result has no inline on-chain form; request it as a CID")
+
+
+def decode_output(output: bytes, kind: RequestKind, *, output_as_cid: bool) -> object:
+    """The delivered bytes as a value: class index, text, or CID string."""
+    from deai.chain.cids import bytes_to_cid
+
+    if output_as_cid:
+        return str(bytes_to_cid(output))
+    if kind is RequestKind.CLASSIFY:
+        return int.from_bytes(output, "big")
+    return output.decode("utf-8", errors="replace")
+
+
+@dataclass
+class _Action:
+    kind: str  # deliver | release | settle
+    attempts: int = 0
+
+
+class OnchainRequests:
+    """The provider side of on-chain requests for one ``ProviderNode``."""
+
+    def __init__(self, node: ProviderNode) -> None:
+        self.node = node
+        self.coordinator = AIRequests(node.w3, node.deployment)
+        self._queue: dict[int, _Action] = {}
+        self._deadlines: dict[int, int] = {}
+        self._subscriptions: dict[int, SubscriptionCreated] = {}
+        self._next_block: dict[int, int] = {}
+        self._cursor = node.deployment.block
+
+    @classmethod
+    def attach(cls, node: ProviderNode) -> OnchainRequests | None:
+        """The helper for ``node``, or None on a deployment without AIRequests."""
+        if "AIRequests" not in node.deployment.contracts:
+            return None
+        return cls(node)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def on_event(self, event: ChainLog) -> None:
+        """Called with every JobMarket event, before the node's own handling."""
+        try:
+            if isinstance(event, JobPosted) and event.client == self.coordinator.address:
+                self._prepare(event)
+            elif isinstance(event, ResultCommitted) and event.provider == self.node.address:
+                if self._is_request(event.job_id):
+                    self._queue[event.job_id] = _Action("deliver")
+            elif isinstance(event, JobSettled) and self._is_request(event.job_id):
+                if event.status in (JobStatus.REJECTED, JobStatus.EXPIRED):
+                    self._queue[event.job_id] = _Action("settle")
+                elif event.status is JobStatus.FINALIZED:
+                    self._queue.setdefault(event.job_id, _Action("release"))
+        except DeaiError as exc:
+            log.warning("on-chain request %s: %s", getattr(event, "job_id", "?"), exc)
+
+    def _is_request(self, job_id: int) -> bool:
+        record = self.node.state.get_job(job_id)
+        return record is not None and record.client == self.coordinator.address
+
+    def _prepare(self, event: JobPosted) -> None:
+        """Rebuild the posted spec from the request in the same transaction and store it."""
+        receipt = self.node.w3.eth.get_transaction_receipt(event.transaction_hash)  # type: ignore[arg-type]
+        found = [e for e in self.coordinator.decode(receipt["logs"])
+                 if isinstance(e, AIRequested) and e.request_id == event.job_id]
+        if not found:
+            log.warning("job %d is the coordinator's but no request was logged with it", event.job_id)
+            return
+        request = found[0]
+        self._deadlines[event.job_id] = int(event.deadline)
+        spec = spec_for_request(request)
+        spec_cid = str(self.node.store.add_bytes(spec.canonical_bytes()))
+        if spec_cid != event.spec_cid:
+            log.warning("request %d: rebuilt spec %s is not the posted %s", event.job_id, spec_cid, event.spec_cid)
+            return
+        if not request.params.input_is_cid:
+            self.node.store.add_bytes(request.input)
+
+    # --- ticking -----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Run queued actions, settle requests past their deadline, fire due subscriptions."""
+        for job_id, action in list(self._queue.items()):
+            try:
+                following = self._run(job_id, action.kind)
+            except (DeaiError, KeyError, ValueError) as exc:
+                action.attempts += 1
+                following = None if action.attempts > MAX_ATTEMPTS else action.kind
+                log.info("request %d: %s not done yet: %s", job_id, action.kind, exc)
+            if following is None:
+                self._queue.pop(job_id, None)
+            elif following != action.kind:
+                self._queue[job_id] = _Action(following)
+        if self._deadlines:
+            now = self.coordinator.chain_time()
+            for job_id, deadline in list(self._deadlines.items()):
+                if now >= deadline:
+                    self._deadlines.pop(job_id)
+                    if self.coordinator.request(job_id).status is RequestStatus.PENDING:
+                        self._queue.setdefault(job_id, _Action("settle"))
+        self._follow_subscriptions()
+
+    def _run(self, job_id: int, kind: str) -> str | None:
+        """Do one action; returns the action still due for the request (None: nothing)."""
+        request = self.coordinator.request(job_id)
+        if kind == "deliver":
+            if request.status is RequestStatus.PENDING:
+                self.deliver(job_id, output_as_cid=request.output_as_cid)
+            return "release" if request.policy is Policy.FINAL else None
+        if kind == "release":
+            if request.status is RequestStatus.PENDING:
+                return "deliver"  # finalized before this node delivered: deliver first
+            if (request.status is not RequestStatus.DELIVERED or request.policy is not Policy.FINAL
+                    or request.callback is not CallbackState.NOT_CALLED):
+                return None
+            job = self.node.market.job(job_id)
+            if job.status is not JobStatus.FINALIZED:
+                return None if job.status.terminal else "release"
+            self.coordinator.release(self.node.account, job_id)
+            return None
+        if kind == "settle":
+            if request.status not in (RequestStatus.PENDING, RequestStatus.DELIVERED):
+                return None
+            try:
+                self.coordinator.settle(self.node.account, job_id)
+            except ContractRevert as exc:
+                if "nothing to settle" in exc.reason:
+                    return "settle"  # the job has not ended yet: look again
+                if "already closed" in exc.reason:
+                    return None
+                raise
+            return None
+        raise ChainError(f"unknown on-chain action {kind!r}")
+
+    def deliver(self, job_id: int, *, output_as_cid: bool) -> None:
+        """Deliver this node's committed result of request ``job_id``."""
+        record = self.node.state.get_job(job_id)
+        if record is None or not record.output_cid:
+            raise ChainError(f"no result recorded for job {job_id}")
+        result = WorkloadResult.model_validate_json(self.node.store.read_bytes(record.output_cid))
+        output = onchain_output(result, output_as_cid=output_as_cid)
+        manifest = self.manifest_cid(result.outputs[0].cid)
+        self.coordinator.deliver(self.node.account, job_id, output, manifest)
+        log.info("request %d delivered (%d bytes)", job_id, len(output))
+
+    def manifest_cid(self, output_cid: str) -> str:
+        """The CID of this node's signed provenance manifest for ``output_cid``."""
+        from deai.provenance.log import ProvenanceIndex, default_db_path
+
+        index = ProvenanceIndex(default_db_path(self.node.config.data_dir))
+        try:
+            manifest = index.pending_manifest(output_cid)
+        finally:
+            index.close()
+        if manifest is None:
+            raise ManifestError(f"no provenance manifest for output {output_cid} yet")
+        return str(self.node.store.add_bytes(manifest.to_json()))
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    def _follow_subscriptions(self) -> None:
+        head = int(self.node.w3.eth.block_number)
+        if self._cursor <= head:
+            for event in self.coordinator.events(from_block=self._cursor, to_block=head):
+                if isinstance(event, SubscriptionCreated):
+                    if event.model_cid in self.node.models:
+                        self._subscriptions[event.subscription_id] = event
+                        self._next_block[event.subscription_id] = event.block_number
+                elif isinstance(event, SubscriptionCancelled):
+                    self._subscriptions.pop(event.subscription_id, None)
+                elif isinstance(event, SubscriptionFired) and event.subscription_id in self._subscriptions:
+                    sub = self._subscriptions[event.subscription_id]
+                    self._next_block[event.subscription_id] = event.block_number + sub.period
+                    if event.round >= sub.rounds:
+                        self._subscriptions.pop(event.subscription_id, None)
+            self._cursor = head + 1
+        for sub_id, sub in list(self._subscriptions.items()):
+            if head + 1 < self._next_block.get(sub_id, 0):
+                continue
+            try:
+                self.coordinator.fire_subscription(self.node.account, sub_id, sub.input)
+            except ContractRevert as exc:
+                if "no rounds left" in exc.reason:
+                    self._subscriptions.pop(sub_id, None)
+                else:  # another node fired it first, or it is not due: the next event says when
+                    self._next_block[sub_id] = head + 2
+            except DeaiError as exc:
+                log.info("subscription %d not fired: %s", sub_id, exc)
+
+
+__all__ = [
+    "OnchainRequests",
+    "decode_output",
+    "onchain_output",
+    "spec_for_request",
+    "truncate_utf8",
+]
