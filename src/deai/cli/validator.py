@@ -54,6 +54,7 @@ def start(
     config = state(ctx).config
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per block fetched otherwise
     if not 0.0 <= audit_rate <= 1.0:
         raise ConfigError(f"--audit-rate is a fraction in [0, 1], not {audit_rate}")
     if epoch < 1:

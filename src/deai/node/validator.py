@@ -344,8 +344,9 @@ class ValidatorNode:
         record = self.state.update(job_id, verdict="match" if verdict.match else "mismatch",
                                    method=verdict.method, detail=verdict.detail[:2000],
                                    cpu_s=verdict.cpu_s, stage=CheckStage.CHECKED)
-        wrong = not verdict.match
-        if wrong or self.settings.cheat == "false-challenge":
+        # An honest validator challenges what it found wrong; the false challenger of the
+        # tests challenges exactly what it found right.
+        if verdict.match == (self.settings.cheat == "false-challenge"):
             self._challenge(record, verdict)
 
     # --- challenges ----------------------------------------------------------------------------
@@ -362,6 +363,8 @@ class ValidatorNode:
         )
 
     def _challenge(self, record: JobCheck, verdict: Verdict) -> None:
+        if verdict.match:  # only a false challenger gets here: it claims what it did not find
+            verdict = Verdict(False, "reexecute", "the outputs differ (a false claim: the check matched)")
         evidence = self.evidence_for(record, verdict)
         job = self.market.job(record.job_id)
         committed = self.market.result(record.job_id, from_block=max(self.deployment.block, record.commit_block))

@@ -1,10 +1,12 @@
-"""A whole local network for e2e tests, the demo and benchmarks: a devnet and provider processes.
+"""A whole local network for e2e tests, the demo and benchmarks: a devnet, provider and validator processes.
 
 ``LocalNetwork`` starts the devnet of its own data directory (short challenge window),
 then each provider as a separate ``deai provider start`` process with its own data
 directory, port and log file, and waits for each to say it is ready. Providers can be
-killed (SIGKILL, as a crash) and restarted on the same data directory. ``stop`` ends every
-process it started, whatever happened.
+killed (SIGKILL, as a crash) and restarted on the same data directory (or with another
+spec, e.g. another ``cheat`` mode). Validators (``ValidatorSpec``, ``deai validator start``)
+start alongside the providers when any are listed. ``stop`` ends every process it started,
+whatever happened.
 """
 
 from __future__ import annotations
@@ -34,6 +36,33 @@ class ProviderSpec:
     models: tuple[Path, ...] = ()
     delay_s: float = 0.0
     max_jobs: int = 2
+    cheat: str | None = None
+    """An adversary's ``--cheat`` mode (deai.node.adversary), for verification tests."""
+
+
+@dataclass(frozen=True)
+class ValidatorSpec:
+    """One validator process: its devnet role, the models it checks with, its duties."""
+
+    role: str
+    models: tuple[Path, ...] = ()
+    epoch_s: int = 60
+    oracle: bool = False
+    audit_rate: float | None = None
+    cheat: str | None = None
+
+
+@dataclass
+class ValidatorProcess:
+    spec: ValidatorSpec
+    data_dir: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -56,6 +85,8 @@ class LocalNetwork:
     challenge_window_s: int = 3
     block_time: float | None = None
     running: list[ProviderProcess] = field(default_factory=list)
+    validators: list[ValidatorSpec] = field(default_factory=list)
+    validating: list[ValidatorProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.config = Config(
@@ -74,7 +105,18 @@ class LocalNetwork:
 
     def start(self, *, timeout: float = 120.0) -> LocalNetwork:
         self.start_devnet()
+        try:  # validators start while the providers do; each process waits only on the chain
+            self.validating = [self._spawn_validator(spec) for spec in self.validators]
+        except BaseException:
+            self.stop()
+            raise
         self.start_providers(timeout=timeout)
+        try:
+            for validator in self.validating:
+                self._wait_log(validator.process, validator.log_path, f"validator {validator.spec.role}", timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_devnet(self) -> Deployment:
@@ -100,6 +142,8 @@ class LocalNetwork:
     def stop(self) -> None:
         for provider in self.running:
             self._terminate(provider)
+        for validator in self.validating:
+            self._terminate(validator)
         if self.devnet.running() is not None:
             self.devnet.down()
 
@@ -138,6 +182,8 @@ class LocalNetwork:
             cmd += ["--price", price]
         for model in spec.models:
             cmd += ["--model", str(model)]
+        if spec.cheat is not None:
+            cmd += ["--cheat", spec.cheat]
         env = {
             **os.environ,
             "DEAI_DEPLOYMENT_PATH": str(self.config.deployment_file),
@@ -178,15 +224,17 @@ class LocalNetwork:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
 
-    def restart(self, index: int, *, timeout: float = 120.0) -> ProviderProcess:
-        """Start a killed provider again on the same data directory and port."""
+    def restart(
+        self, index: int, *, timeout: float = 120.0, spec: ProviderSpec | None = None
+    ) -> ProviderProcess:
+        """Start a killed provider again on the same data directory and port (``spec``: another one)."""
         old = self.running[index]
         self._terminate(old)
         # A ready line from the previous life must not count: start a fresh log section.
         with old.log_path.open("ab") as log:
             log.write(b"\n--- restart ---\n")
         offset = old.log_path.stat().st_size
-        new = self._spawn(old.spec, data_dir=old.data_dir, port=old.port)
+        new = self._spawn(spec or old.spec, data_dir=old.data_dir, port=old.port)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert new.process is not None
@@ -204,8 +252,48 @@ class LocalNetwork:
         self.running[index] = new
         return new
 
+    # --- validators ------------------------------------------------------------------------------
+
+    def _spawn_validator(self, spec: ValidatorSpec) -> ValidatorProcess:
+        data_dir = self.root / spec.role
+        data_dir.mkdir(parents=True, exist_ok=True)
+        validator = ValidatorProcess(spec, data_dir, free_port(), data_dir / "validator.log")
+        cmd = [
+            sys.executable, "-m", "deai.cli", "--data-dir", str(data_dir), "validator", "start",
+            "--devnet-role", spec.role, "--port", str(validator.port), "--epoch-s", str(spec.epoch_s),
+        ]
+        for model in spec.models:
+            cmd += ["--model", str(model)]
+        if spec.oracle:
+            cmd.append("--oracle")
+        if spec.audit_rate is not None:
+            cmd += ["--audit-rate", str(spec.audit_rate)]
+        if spec.cheat is not None:
+            cmd += ["--cheat", spec.cheat]
+        env = {**os.environ, "DEAI_DEPLOYMENT_PATH": str(self.config.deployment_file), "PYTHONUNBUFFERED": "1"}
+        env.pop("DEAI_DATA_DIR", None)
+        with validator.log_path.open("ab") as log:
+            validator.process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        return validator
+
     @staticmethod
-    def _terminate(provider: ProviderProcess) -> None:
+    def _wait_log(
+        process: subprocess.Popen[bytes] | None, log_path: Path, name: str, timeout: float
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        assert process is not None
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise NodeError(f"{name} exited with code {process.returncode}", hint=f"see {log_path}")
+            if b" ready at " in log_path.read_bytes():
+                return
+            time.sleep(0.1)
+        raise NodeError(f"{name} was not ready in {timeout:.0f} s", hint=f"see {log_path}")
+
+    @staticmethod
+    def _terminate(provider: ProviderProcess | ValidatorProcess) -> None:
         process = provider.process
         if process is None or process.poll() is not None:
             return
@@ -216,3 +304,67 @@ class LocalNetwork:
             process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+
+
+# --- a gateway process (the fast path's e2e tests and benchmark) ------------------------------
+
+
+@dataclass
+class GatewayProcess:
+    """A ``deai gateway start`` process paying from ``role``'s channels; a context manager."""
+
+    role: str
+    data_dir: Path
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+
+    def __enter__(self) -> GatewayProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_gateway(
+    net: LocalNetwork, role: str, *, lanes: int = 2, deposit: float = 1.0, timeout_s: float = 30.0,
+    data_dir: Path | None = None, wait_s: float = 60.0,
+) -> GatewayProcess:
+    """Start a gateway for ``net``'s providers (found in the Registry) and wait until it is ready."""
+    data_dir = data_dir or net.root / f"gateway-{role}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    gateway = GatewayProcess(role, data_dir, free_port(), data_dir / "gateway.log")
+    cmd = [sys.executable, "-m", "deai.cli", "--data-dir", str(data_dir), "gateway", "start",
+           "--devnet-role", role, "--port", str(gateway.port), "--lanes", str(lanes),
+           "--deposit", str(deposit), "--timeout", str(timeout_s)]
+    env = {**os.environ, "DEAI_DEPLOYMENT_PATH": str(net.config.deployment_file), "PYTHONUNBUFFERED": "1"}
+    env.pop("DEAI_DATA_DIR", None)
+    with gateway.log_path.open("ab") as log:
+        gateway.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if gateway.process.poll() is not None:
+            raise NodeError(f"the gateway exited with code {gateway.process.returncode}",
+                            hint=f"see {gateway.log_path}")
+        if b" ready at " in gateway.log_path.read_bytes():
+            return gateway
+        time.sleep(0.1)
+    gateway.stop()
+    raise NodeError(f"the gateway was not ready in {wait_s:.0f} s", hint=f"see {gateway.log_path}")

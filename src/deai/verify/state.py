@@ -81,13 +81,13 @@ class VoteRecord:
 
 _JOB_COLUMNS = [f.name for f in fields(JobCheck)]
 _VOTE_COLUMNS = [f.name for f in fields(VoteRecord)]
-_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT"}
+_TYPES = {"int": "INTEGER", "float": "REAL"}  # annotations are strings here (PEP 563)
 
 
 def _table(name: str, cls: type[Any]) -> str:
     columns = []
     for f in fields(cls):
-        kind = "TEXT" if f.name in ("stage",) else _TYPES.get(type(f.default), "TEXT")
+        kind = _TYPES.get(str(f.type), "TEXT")
         columns.append(f"{f.name} {kind} NOT NULL" + (" PRIMARY KEY" if f.name == "job_id" else ""))
     return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(columns)});"
 
