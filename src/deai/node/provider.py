@@ -79,6 +79,8 @@ HELD_STAGES = frozenset(
     {JobStage.BID, JobStage.ASSIGNED, JobStage.RUNNING, JobStage.RESULT_READY, JobStage.COMMITTING}
 )
 MARKET_CURSOR = "jobmarket"
+RECHECK_S = 1.0
+LOCAL_STAGES = frozenset({JobStage.ASSIGNED, JobStage.RUNNING, JobStage.RESULT_READY})
 PROVENANCE_FLUSH_S = 2.0
 PROVENANCE_BATCH = 256
 DEFAULT_STAKE = TokenAmount(1_000 * ONE_TOKEN)
@@ -173,6 +175,7 @@ class ProviderNode:
         )
         self._c2pa: C2paSigner | None = None
         self._last_flush = time.monotonic()
+        self._last_recheck = 0.0
         self._server: AppServer | None = None
         # jobs posted by contracts through AIRequests: spec from the request, answer delivered back
         self.onchain = OnchainRequests.attach(self)
@@ -263,11 +266,17 @@ class ProviderNode:
     def tick(self) -> None:
         cursor = self.state.get_cursor(MARKET_CURSOR)
         head = int(self.w3.eth.block_number)
-        if cursor <= head:
+        new_block = cursor <= head
+        if new_block:
             for event in self.market.events(from_block=cursor, to_block=head):
                 self._on_event(event)
             self.state.set_cursor(MARKET_CURSOR, head + 1)
-        self._drive_jobs()
+        # Chain-side checks (bids won, windows passed) change with a new block or with the
+        # clock; between those, a tick only collects finished work: far fewer RPC calls.
+        recheck = new_block or time.monotonic() - self._last_recheck > RECHECK_S
+        if recheck:
+            self._last_recheck = time.monotonic()
+        self._drive_jobs(recheck=recheck)
         self.flush_provenance()
         if self.onchain is not None:
             self.onchain.tick()
@@ -420,18 +429,8 @@ class ProviderNode:
 
     # --- driving this node's jobs -------------------------------------------------------------
 
-    def _drive_jobs(self) -> None:
-        for record in self.state.jobs(frozenset({JobStage.SEEN})):
-            try:
-                self._consider(record.job_id)  # jobs passed over while every slot was held
-            except DeaiError as exc:
-                log.warning("job %d: %s", record.job_id, exc)
-        for record in self.state.jobs(frozenset({JobStage.BID})):
-            try:
-                self._claim_if_won(record.job_id)
-            except DeaiError as exc:
-                log.warning("job %d: %s", record.job_id, exc)
-        for record in self.state.jobs(ACTIVE_STAGES):
+    def _drive_jobs(self, *, recheck: bool = True) -> None:
+        for record in self.state.jobs(ACTIVE_STAGES if recheck else LOCAL_STAGES):
             try:
                 if record.stage in (JobStage.ASSIGNED, JobStage.RUNNING):
                     self._run_or_collect(record.job_id, record.spec_cid, record.stage)
@@ -441,6 +440,18 @@ class ProviderNode:
                     self._recover_commit(record.job_id)
                 elif record.stage is JobStage.COMMITTED:
                     self._finalize_when_due(record.job_id)
+            except DeaiError as exc:
+                log.warning("job %d: %s", record.job_id, exc)
+        if not recheck:
+            return
+        for record in self.state.jobs(frozenset({JobStage.SEEN})):
+            try:
+                self._consider(record.job_id)  # jobs passed over while every slot was held
+            except DeaiError as exc:
+                log.warning("job %d: %s", record.job_id, exc)
+        for record in self.state.jobs(frozenset({JobStage.BID})):
+            try:
+                self._claim_if_won(record.job_id)
             except DeaiError as exc:
                 log.warning("job %d: %s", record.job_id, exc)
 
