@@ -13,6 +13,7 @@ from typer.exceptions import TyperException
 
 from deai.cli import devnet, job, keys, provider
 from deai.cli import explorer as explorer_cli
+from deai.cli import gateway as gateway_cli
 from deai.cli import model as model_cli
 from deai.cli import nft as nft_cli
 from deai.cli import store as store_cli
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(provider.app, name="provider")
+app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(validator_cli.app, name="validator")
 app.add_typer(job.app, name="job")
 app.add_typer(store_cli.app, name="store")

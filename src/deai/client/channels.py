@@ -306,21 +306,24 @@ class ChannelSession:
         return self.fast.channels.channel(self.channel_id)
 
     def top_up(self, amount: int) -> TokenAmount:
-        event = self.fast.channels.top_up(self.fast.account, self.channel_id, amount)
+        with self.fast.tx_lock:
+            event = self.fast.channels.top_up(self.fast.account, self.channel_id, amount)
         self.deposit = TokenAmount(int(event.deposit))
         self.fast.wallet.save_channel(self)
         return self.deposit
 
     def start_close(self) -> int:
         """Ask to close: the provider closes with its latest voucher, or ``settle`` after the period."""
-        event = self.fast.channels.start_close(self.fast.account, self.channel_id)
+        with self.fast.tx_lock:
+            event = self.fast.channels.start_close(self.fast.account, self.channel_id)
         self.closing = True
         self.fast.wallet.save_channel(self, "closing")
         return int(event.closes_at)
 
     def settle(self) -> int:
         """After the challenge period: the unpaid deposit comes back; returns the refund."""
-        event = self.fast.channels.settle(self.fast.account, self.channel_id)
+        with self.fast.tx_lock:
+            event = self.fast.channels.settle(self.fast.account, self.channel_id)
         self.fast.wallet.save_channel(self, "closed")
         return int(event.refund)
 
@@ -704,6 +707,9 @@ class FastPath:
         self.signer = VoucherSigner(account, self.channels.domain())
         self.receipts = ReceiptVerifier(receipt_domain(deployment.chain_id, self.anchors.address))
         self.wallet = Wallet(None if data_dir is None else Path(data_dir) / "fastpath" / "wallet.sqlite")
+        # One transaction at a time from this account: each takes the next nonce from the
+        # chain, and two lanes opening channels at once would otherwise pick the same one.
+        self.tx_lock = threading.Lock()
 
     def close(self) -> None:
         self.wallet.close()
@@ -713,7 +719,8 @@ class FastPath:
         if deposit <= 0:
             raise VoucherError("a channel needs a positive deposit", reason="malformed",
                                hint="e.g. deposit=tokens(5)")
-        event = self.channels.open(self.account, provider, deposit)
+        with self.tx_lock:
+            event = self.channels.open(self.account, provider, deposit)
         session = ChannelSession(self, event.channel_id, provider, int(event.deposit), url=url)
         self.wallet.save_channel(session)
         return session

@@ -247,11 +247,15 @@ class FastPathService:
             log.info("served voucher of 0x%s kept as is: %s", bytes(voucher.channel_id).hex(), exc.message)
 
     def _lookup(self, channel_id: bytes) -> bool:
-        """A channel opened after the last sync: read it from the chain once (rate-limited)."""
+        """A channel opened or topped up after the last sync: read it from the chain (rate-limited)."""
         now = time.monotonic()
         if self._unknown.get(channel_id, 0.0) > now:
             return False
         channel = self.channels.channel(channel_id)
+        terms = self.verifier.terms(channel_id)
+        if terms is not None and int(channel.deposit) <= int(terms.deposit):
+            self._unknown[channel_id] = now + 2.0  # nothing new on chain
+            return False
         if not channel.exists or channel.provider != self.address:
             self._unknown[channel_id] = now + 2.0
             if len(self._unknown) > 10_000:
@@ -272,7 +276,9 @@ class FastPathService:
         try:
             return self.ledger.charge(voucher, price)
         except VoucherError as exc:
-            if exc.reason == "unknown_channel" and self._lookup(bytes(voucher.channel_id)):
+            # A channel opened or topped up in the last blocks: the events may not be read
+            # yet, so ask the chain once before refusing.
+            if exc.reason in ("unknown_channel", "over_deposit") and self._lookup(bytes(voucher.channel_id)):
                 return self.ledger.charge(voucher, price)
             raise
 
