@@ -21,7 +21,7 @@ KIND_GROUP: dict[str, WorkloadKind] = {
     "train": WorkloadKind.TRAINING,
     "evaluate": WorkloadKind.EVALUATION,
 }
-DEFAULT_SAMPLE_BPS = 1_000  # p = 10 % unless the spec says otherwise (see docs/verification.md)
+DEFAULT_SAMPLE_BPS = 500  # p = 5 % unless the spec says otherwise: deai.verify.params (docs/verification.md)
 
 
 def registry_prices(prices: Mapping[str, int]) -> dict[WorkloadKind, int]:

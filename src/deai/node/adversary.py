@@ -83,12 +83,12 @@ def run_job_cheating(
     store = executor.store
     assert isinstance(store, LocalStore)
     if mode == "swap":
-        result = _swapped(executor, spec, served)
+        result = swapped_result(executor, spec, served)
     elif mode == "partial" and not cheats_on(spec_bytes, q):
         result = with_commitment(executor.execute(spec), spec, store.add_bytes)
     else:
         seed = int.from_bytes(hashlib.sha256(spec_bytes).digest()[:8], "big") if mode == "collude" else None
-        result = _noise(executor, spec, np.random.default_rng(seed))
+        result = noise_result(executor, spec, np.random.default_rng(seed))
     if delay_s > 0:
         time.sleep(delay_s)
     output_cid = str(store.add_bytes(result_document(result)))
@@ -106,7 +106,7 @@ def _forged(executor: Executor, spec: WorkloadSpec, output: RunOutput) -> Worklo
                           runtime={"framework": "none", **executor.settings.describe()})
 
 
-def _noise(executor: Executor, spec: WorkloadSpec, rng: np.random.Generator) -> WorkloadResult:
+def noise_result(executor: Executor, spec: WorkloadSpec, rng: np.random.Generator) -> WorkloadResult:
     """Outputs shaped like the real ones, without running the model."""
     if spec.kind not in INFERENCE_KINDS:
         doc = {"steps": int(rng.integers(1, 1000)), "note": "no training happened"}
@@ -135,20 +135,28 @@ def _noise(executor: Executor, spec: WorkloadSpec, rng: np.random.Generator) -> 
     return _forged(executor, spec, output)
 
 
+def cheated_result(executor: Executor, spec: WorkloadSpec, served: tuple[str, ...],
+                   rng: np.random.Generator) -> WorkloadResult:
+    """What a partial cheater delivers when it cheats: a cheaper model if it has one, else noise."""
+    if cheaper_model(executor, spec.model, served) is not None:
+        return swapped_result(executor, spec, served)
+    return noise_result(executor, spec, rng)
+
+
 def cheaper_model(executor: Executor, model: str, served: tuple[str, ...]) -> str | None:
-    """The smallest other served model for the same task (by the bytes of its files)."""
-    task = executor.manifest(model).task
+    """The smallest served model for the same task that is smaller than ``model`` (bytes of its files)."""
+    wanted = executor.manifest(model)
+    size = sum(f.size for f in wanted.files)
     options = []
     for cid in served:
-        if cid == model:
-            continue
         manifest = executor.manifest(cid)
-        if manifest.task == task:
-            options.append((sum(f.size for f in manifest.files), cid))
+        other = sum(f.size for f in manifest.files)
+        if cid != model and manifest.task == wanted.task and other < size:
+            options.append((other, cid))
     return min(options)[1] if options else None
 
 
-def _swapped(executor: Executor, spec: WorkloadSpec, served: tuple[str, ...]) -> WorkloadResult:
+def swapped_result(executor: Executor, spec: WorkloadSpec, served: tuple[str, ...]) -> WorkloadResult:
     store = executor.store
     assert isinstance(store, LocalStore)
     cheaper = cheaper_model(executor, spec.model, served)

@@ -64,7 +64,7 @@ from deai.runtime.spec import WorkloadSpec
 from deai.store import GatewayClient, LocalStore
 from deai.units import ONE_TOKEN, TokenAmount
 from deai.verify.checks import Verdict, check_result
-from deai.verify.evidence import Evidence, check_evidence
+from deai.verify.evidence import Evidence, check_evidence, parse_evidence
 from deai.verify.params import DEFAULT_SAMPLE_BPS
 from deai.verify.redundancy import clusters, group_jobs
 from deai.verify.reputation import (
@@ -208,9 +208,9 @@ class ValidatorNode:
         self._work_votes()
         self._resolve_disputes()
         if self.settings.post_scores:
-            self._post_scores()
+            self.post_scores()
         if self.settings.oracle:
-            self._apply_consensus()
+            self.apply_consensus()
 
     def follow(self) -> None:
         """Record the market events since the cursor."""
@@ -365,27 +365,41 @@ class ValidatorNode:
     def _challenge(self, record: JobCheck, verdict: Verdict) -> None:
         if verdict.match:  # only a false challenger gets here: it claims what it did not find
             verdict = Verdict(False, "reexecute", "the outputs differ (a false claim: the check matched)")
-        evidence = self.evidence_for(record, verdict)
-        job = self.market.job(record.job_id)
-        committed = self.market.result(record.job_id, from_block=max(self.deployment.block, record.commit_block))
         try:
-            check_evidence(evidence, job=job, committed=committed, chain_id=self.deployment.chain_id,
-                           market=self.market.address, now=self.now())
+            event = self.challenge(self.evidence_for(record, verdict))
         except EvidenceError as exc:
-            self.state.update(record.job_id, detail=f"not challenged: {exc.message}")
+            self.state.update(record.job_id, stage=CheckStage.CHECKED, detail=f"not challenged: {exc.message}")
             log.info("job %d not challenged: %s", record.job_id, exc.message)
             return
-        evidence_cid = str(self.store.add_bytes(evidence.canonical_bytes()))
-        self.state.update(record.job_id, stage=CheckStage.CHALLENGING, evidence_cid=evidence_cid)
-        try:
-            event = self.market.challenge(self.account, record.job_id)
         except ContractRevert as exc:
             self.state.update(record.job_id, stage=CheckStage.CHECKED, detail=f"challenge refused: {exc.reason}")
             log.info("job %d: challenge refused: %s", record.job_id, exc.reason)
             return
+        log.info("job %d challenged (%s) in %s: %s", record.job_id, verdict.method, event.transaction_hash,
+                 verdict.detail[:200])
+
+    def challenge(self, evidence: Evidence | bytes | dict[str, Any]) -> JobChallenged:
+        """Challenge a committed result with ``evidence``, posting the bond.
+
+        The evidence is parsed and checked against the chain first (``EvidenceError``, with
+        nothing sent, when it is malformed, late or about another result), then stored (its
+        CID is recorded, and served from this validator's gateway) before the transaction.
+        A revert comes back as ``ContractRevert`` with the contract's reason.
+        """
+        found = evidence if isinstance(evidence, Evidence) else parse_evidence(evidence)
+        if found.validator.lower() != self.address.lower():
+            raise EvidenceError("the evidence is signed off by another validator")
+        record = self.state.get(found.job_id)
+        start = max(self.deployment.block, record.commit_block if record else 0)
+        check_evidence(found, job=self.market.job(found.job_id),
+                       committed=self.market.result(found.job_id, from_block=start),
+                       chain_id=self.deployment.chain_id, market=self.market.address, now=self.now())
+        evidence_cid = str(self.store.add_bytes(found.canonical_bytes()))
+        self.state.update(found.job_id, stage=CheckStage.CHALLENGING, evidence_cid=evidence_cid)
+        event = self.market.challenge(self.account, found.job_id)
         self.stats.challenges += 1
-        self.state.update(record.job_id, stage=CheckStage.CHALLENGED, challenge_tx=event.transaction_hash)
-        log.info("job %d challenged (%s): %s", record.job_id, verdict.method, verdict.detail[:200])
+        self.state.update(found.job_id, stage=CheckStage.CHALLENGED, challenge_tx=event.transaction_hash)
+        return event
 
     def _recover_challenge(self, record: JobCheck) -> None:
         """A challenge may or may not have been mined before a crash: the chain says which."""
@@ -530,7 +544,8 @@ class ValidatorNode:
                 out[pid] = score_provider(passes, failures)
         return out
 
-    def _post_scores(self) -> None:
+    def post_scores(self) -> None:
+        """After an epoch ends, post this validator's scores for it through Anchors (once)."""
         finished = epoch_of(self.now(), self.settings.epoch_s) - 1
         last = self.state.last_post()
         if finished < 0 or (last is not None and last >= finished):
@@ -549,7 +564,8 @@ class ValidatorNode:
         self.state.record_post(finished, uri, post.transaction_hash)
         log.info("posted scores for epoch %d: %s", finished, uri)
 
-    def _apply_consensus(self) -> None:
+    def apply_consensus(self) -> None:
+        """As the market's reputation oracle: write the latest epoch's consensus scores."""
         if self.market.reputation_oracle() != self.address:
             return
         epoch = latest_posted_epoch(self.w3, self.deployment)

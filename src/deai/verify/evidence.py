@@ -109,8 +109,10 @@ def check_evidence(
     """Raise EvidenceError unless the evidence fits the job as the chain has it, right now."""
     if evidence.chain_id != chain_id or evidence.market.lower() != market.lower():
         raise EvidenceError("the evidence is for another chain or market contract")
-    if evidence.job_id != job.job_id or not job.exists:
+    if evidence.job_id != job.job_id:
         raise EvidenceError(f"the evidence names job {evidence.job_id}, not job {job.job_id}")
+    if not job.exists:
+        raise EvidenceError(f"there is no job {job.job_id} on chain", hint="check the id with `deai job status`")
     if committed is None or job.status is not JobStatus.COMMITTED:
         raise EvidenceError(f"job {job.job_id} has no result open to challenge (it is {job.status.description})")
     if now >= committed.challenge_end:

@@ -64,6 +64,10 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
         yield net
 
 
+def _addr(role: str) -> str:
+    return str(demo_account(role).address)
+
+
 def _client(net: LocalNetwork) -> Client:
     return Client.from_config(net.client_config("client1"), demo_account("client1"))
 
@@ -130,12 +134,12 @@ def _assert_slashed(net: LocalNetwork, client: Client, job: Job, role: str) -> J
     assert settled.slashed > 0 and settled.refunded > 0
     receipt = client.w3.eth.get_transaction_receipt(settled.transaction_hash)  # type: ignore[arg-type]
     slashed = Staking(client.w3, client.deployment).decoder.of_type(receipt["logs"], Slashed)
-    assert [s.who for s in slashed] == [demo_account(role).address]
+    assert [str(s.who) for s in slashed] == [str(demo_account(role).address)]
     provider = next(p for p in net.running if p.spec.role == role)
     _wait_for(lambda: httpx.get(f"{provider.url}/v1/jobs/{job.id}").json()["stage"] == "slashed",
               f"{role} to record job {job.id} as slashed")
     challenged = _challenge(client, job)
-    assert challenged.challenger in (demo_account("validator1").address, demo_account("validator2").address)
+    assert str(challenged.challenger) in (_addr("validator1"), _addr("validator2"))
     return challenged
 
 
@@ -151,7 +155,7 @@ def test_lazy_and_swapping_providers_are_slashed_and_a_false_challenger_loses_it
 ) -> None:
     client = _client(network)
     market = client.market
-    cheat = demo_account("validator3").address
+    cheat = _addr("validator3")
     cheat_balance = market.balance_of(cheat) + market.token().balance_of(cheat)
     honest = _run_by(client, _classify_spec(client, 0), "provider1")
     lazy = _run_by(client, _classify_spec(client, 1), "provider2")
@@ -168,8 +172,8 @@ def test_lazy_and_swapping_providers_are_slashed_and_a_false_challenger_loses_it
     settled = _settled(client, honest)
     assert settled.status is JobStatus.FINALIZED and settled.reason is JobReason.RESULT_UPHELD, honest.why()
     challenged = _challenge(client, honest)
-    assert challenged.challenger == cheat
-    assert set(challenged.committee) == {demo_account("validator1").address, demo_account("validator2").address}
+    assert str(challenged.challenger) == cheat
+    assert {str(a) for a in challenged.committee} == {_addr("validator1"), _addr("validator2")}
     after = market.balance_of(cheat) + market.token().balance_of(cheat)
     assert after == cheat_balance - challenged.bond  # its one challenge, of the one honest job
     assert Staking(client.w3, client.deployment).stake_of(demo_account("provider1").address) >= tokens(1_000)

@@ -1,0 +1,157 @@
+"""A validator node in-process on the real chain: evidence handling, restart safety, reputation.
+
+The contract's own refusals (a late challenge, a vote from a non-member, a challenge from a
+non-validator) are asserted in tests/integration/chain/test_jobmarket.py; here the validator
+refuses bad evidence itself, before any transaction, and a crash between deciding to
+challenge and the transaction never costs a second bond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from deai.chain.anchors import Anchors
+from deai.chain.deploy import Deployment
+from deai.chain.types import JobStatus
+from deai.config import Config
+from deai.errors import ContractRevert, EvidenceError
+from deai.node.validator import ValidatorNode, ValidatorSettings
+from deai.testing.market import Market, cid, prepare_roles, snapshot
+from deai.testing.plugin import Chain
+from deai.units import tokens
+from deai.verify.evidence import Evidence
+from deai.verify.reputation import ballots, consensus, encode_scores, network_scores, scores_root
+from deai.verify.state import CheckStage, JobCheck
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Market]:
+    m = Market(w3, deployment, accounts)
+    with snapshot(w3):
+        prepare_roles(m)
+        yield m
+
+
+@pytest.fixture
+def m(prepared: Market, chain: Chain) -> Market:
+    return prepared
+
+
+def _node(m: Market, tmp_path: Path, role: str = "validator1", **settings: object) -> ValidatorNode:
+    node = ValidatorNode(Config(data_dir=tmp_path / role), m[role], m.deployment,
+                         ValidatorSettings(**settings))  # type: ignore[arg-type]
+    node.start(serve_http=False)
+    return node
+
+
+def _evidence(m: Market, node: ValidatorNode, job: int, /, **changes: object) -> Evidence:
+    committed = m.market.result(job)
+    assert committed is not None
+    doc = dict(chain_id=m.deployment.chain_id, market=m.market.address, job_id=job,
+               provider=str(committed.provider), validator=node.address, spec_cid=cid("spec"),
+               output_cid=str(committed.output_cid), result_hash="0x" + committed.result_hash.hex(),
+               method="reexecute", detail="logits.npy: max |a-b| = 0.09 (atol 0.001)")
+    return Evidence.model_validate(doc | changes)
+
+
+def test_bad_evidence_is_refused_before_any_transaction(m: Market, tmp_path: Path) -> None:
+    node = _node(m, tmp_path)
+    job_id = m.committed(price=tokens(5))
+    node.follow()
+    before = m.fingerprint()
+    for bad, reason in [(b"{broken", "not valid JSON"), ({"job_id": job_id}, "malformed evidence"),
+                        (_evidence(m, node, job_id, output_cid=cid("another output")), "another output"),
+                        (_evidence(m, node, job_id, validator=m.addr("validator2")), "another validator"),
+                        (_evidence(m, node, job_id, job_id=job_id + 99), "no job")]:
+        with pytest.raises(EvidenceError, match=reason):
+            node.challenge(bad)  # type: ignore[arg-type]
+    assert m.fingerprint() == before
+    m.advance(m.market.settings().challenge_window)
+    with pytest.raises(EvidenceError, match=r"challenge window of job \d+ closed"):
+        node.challenge(_evidence(m, node, job_id))
+    assert m.fingerprint() == before
+    with pytest.raises(ContractRevert, match="challenge window closed"):  # and the chain agrees
+        m.market.challenge(m["validator1"], job_id)
+    node.stop()
+
+
+def test_a_good_challenge_goes_through_and_a_restart_never_posts_a_second_bond(m: Market, tmp_path: Path) -> None:
+    node = _node(m, tmp_path)
+    job_id = m.committed(price=tokens(5))
+    node.follow()
+    event = node.challenge(_evidence(m, node, job_id))
+    assert event.challenger == node.address and m.market.job(job_id).status is JobStatus.DISPUTED
+    record = node.state.get(job_id)
+    assert record is not None and record.stage is CheckStage.CHALLENGED and record.evidence_cid
+    assert Evidence.model_validate_json(node.store.read_bytes(record.evidence_cid)).job_id == job_id
+    # a crash after the transaction but before the state write: the record says CHALLENGING
+    node.state.update(job_id, stage=CheckStage.CHALLENGING)
+    node.stop()
+    restarted = _node(m, tmp_path)
+    bonds = m.market.balance_of(node.address)
+    restarted.tick()
+    again = restarted.state.get(job_id)
+    assert again is not None and again.stage is CheckStage.CHALLENGED
+    assert m.market.balance_of(node.address) == bonds  # no second bond
+    restarted.stop()
+
+
+def test_validators_post_scores_and_the_oracle_makes_the_market_prefer_reputable_providers(
+    m: Market, tmp_path: Path,
+) -> None:
+    p1, p2 = m.addr("provider1"), m.addr("provider2")
+    warmup = m.post()  # both providers bid once so the market numbers them
+    m.market.bid(m["provider1"], warmup, tokens(5))
+    m.market.bid(m["provider2"], warmup, tokens(4))
+    pid1, pid2 = m.market.account(p1).provider_id, m.market.account(p2).provider_id
+    epoch = 7
+    anchors = Anchors.from_deployment(m.w3, m.deployment)
+    # two honest validators saw provider2 cheat; validator3 (a friend of provider2) says otherwise
+    for role, scores in (("validator1", {pid1: 12_000, pid2: 2_500}), ("validator2", {pid1: 11_000, pid2: 2_500}),
+                         ("validator3", {pid2: 65_535})):
+        uri = encode_scores(scores)
+        anchors.post(m[role], scores_root(uri), epoch + 1, len(scores), uri)
+    anchors.post(m["client1"], scores_root(encode_scores({pid2: 65_535})), epoch + 1, 1,
+                 encode_scores({pid2: 65_535}))  # not a validator: ignored
+    found = network_scores(m.w3, m.deployment, epoch)
+    assert found[p2].median == 2_500 and found[p2].score == 2_500  # the friend is clipped
+    assert found[p1].score == 11_500 and found[p1].validators == 2
+    assert consensus(ballots(m.w3, m.deployment, epoch)) == consensus(ballots(m.w3, m.deployment, epoch))
+
+    m.market.set_reputation_oracle(m["deployer"], m.addr("validator1"))
+    oracle = _node(m, tmp_path, epoch_s=1, oracle=True, post_scores=False)
+    oracle.apply_consensus()
+    assert m.market.account(p2).reputation == 2_500 and m.market.account(p1).reputation == 11_500
+
+    # provider2 now needs to be more than 4.6 times cheaper to win
+    job_id = m.post(bid_window=30)
+    m.market.bid(m["provider2"], job_id, tokens(2))
+    m.market.bid(m["provider1"], job_id, tokens(5))
+    m.advance(31)
+    assert m.market.assign(m["client1"], job_id).provider == p1
+    oracle.stop()
+
+
+def test_a_validator_scores_the_providers_it_checked(m: Market, tmp_path: Path) -> None:
+    node = _node(m, tmp_path, epoch_s=1)
+    warmup = m.post()
+    m.market.bid(m["provider1"], warmup, tokens(5))
+    provider = m.addr("provider1")
+    for job_id, verdict in ((1001, "match"), (1002, "match"), (1003, "mismatch")):
+        node.state.put(JobCheck(job_id, CheckStage.CHECKED, provider=provider, verdict=verdict))
+    m.advance(2)
+    node.post_scores()
+    posts = [p for p in Anchors.from_deployment(m.w3, m.deployment).events(provider=node.address)]
+    assert len(posts) == 1
+    pid = m.market.account(provider).provider_id
+    assert posts[0].uri == encode_scores({pid: 5_100})  # 2 verified (+2 %), 1 wrong (halved)
+    node.post_scores()  # once per epoch
+    assert len(Anchors.from_deployment(m.w3, m.deployment).events(provider=node.address)) == 1
+    node.stop()
