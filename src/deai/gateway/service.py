@@ -34,7 +34,7 @@ from web3 import Web3
 
 from deai.chain.deploy import Deployment
 from deai.chain.registry import Registry
-from deai.client.channels import ChannelSession, FastPath, stream_receipt
+from deai.client.channels import NO_DELAY, ChannelSession, FastPath, stream_receipt
 from deai.errors import DeaiError, SignatureError, VoucherError
 from deai.gateway.routing import Candidate, choose
 from deai.gateway.upstreams import Lanes, Upstream, probe, restore_lanes
@@ -109,8 +109,9 @@ class Gateway:
 
     async def start(self) -> None:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        self.http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(
-            self.settings.timeout_s, connect=self.settings.connect_timeout_s))
+        self.http = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(limits=limits, socket_options=NO_DELAY),
+            timeout=httpx.Timeout(self.settings.timeout_s, connect=self.settings.connect_timeout_s))
         await self.refresh()
         self._refresher = asyncio.create_task(self._refresh_forever())
 

@@ -240,13 +240,17 @@ class ReceiptVerifier:
         return Address(to_checksum_address(recover_signer(signed.receipt.digest(self.separator),
                                                           signed.signature)))
 
-    def verify(self, signed: SignedReceipt) -> None:
-        """Raise SignatureError unless the named provider signed the receipt under this domain."""
-        leaf = signed.receipt.digest(self.separator)
+    def verify(self, signed: SignedReceipt, *, leaf_checked: bool = False) -> None:
+        """Raise SignatureError unless the named provider signed the receipt under this domain.
+
+        ``leaf_checked``: the leaf was computed from the fields here (``parse``), not read.
+        """
+        leaf = signed.leaf if leaf_checked else signed.receipt.digest(self.separator)
         if leaf != signed.leaf:
             raise SignatureError("the receipt's leaf is not the digest of its fields")
-        signer = self.signer(signed)
-        if signer != signed.provider:
+        # Raw 20-byte comparison: a checksummed address costs another keccak per receipt.
+        if recover_signer(leaf, signed.signature) != to_canonical_address(signed.provider):
+            signer = self.signer(signed)
             raise SignatureError(
                 f"receipt {signed.sequence} is signed by {signer}, not by its provider {signed.provider}",
                 hint="the receipt was altered, or signed for another chain or Anchors contract",
