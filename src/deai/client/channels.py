@@ -155,9 +155,14 @@ class Wallet:
         with self._lock:
             self._db.close()
 
-    def save_channel(self, session: ChannelSession, state: str | None = None) -> None:
+    def save_channel(self, session: ChannelSession, state: str | None = None,
+                     receipt: tuple[SignedReceipt, str] | None = None) -> None:
+        """Write the channel's amounts (and a new receipt with them, in the same transaction)."""
         pending = session.pending.encode() if session.pending is not None else None
         with self._lock:
+            if receipt is not None:
+                self._db.execute("BEGIN")
+                self._add_receipt(*receipt)
             self._db.execute(
                 "INSERT INTO channels (channel, provider, url, deposit, confirmed, pending, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, 'open')) ON CONFLICT(channel) DO UPDATE SET "
@@ -166,6 +171,8 @@ class Wallet:
                 (bytes(session.channel_id), session.provider, session.url, str(int(session.deposit)),
                  str(int(session.confirmed)), pending, state, state),
             )
+            if receipt is not None:
+                self._db.execute("COMMIT")
 
     def channels(self, *, state: str | None = "open") -> list[ChannelRecord]:
         query = "SELECT channel, provider, url, deposit, confirmed, pending, state FROM channels"
@@ -181,10 +188,13 @@ class Wallet:
 
     def add_receipt(self, receipt: SignedReceipt, url: str) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO receipts (provider, sequence, channel, receipt, url) VALUES (?, ?, ?, ?, ?)",
-                (receipt.provider, receipt.sequence, bytes(receipt.channel_id), receipt.to_json(), url),
-            )
+            self._add_receipt(receipt, url)
+
+    def _add_receipt(self, receipt: SignedReceipt, url: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO receipts (provider, sequence, channel, receipt, url) VALUES (?, ?, ?, ?, ?)",
+            (receipt.provider, receipt.sequence, bytes(receipt.channel_id), receipt.to_json(), url),
+        )
 
     def receipts(self, *, provider: str | None = None) -> list[tuple[SignedReceipt, str]]:
         """Every kept receipt with the URL of the provider that issued it."""
@@ -264,6 +274,7 @@ class ChannelSession:
             raise SignatureError("no request is in flight on this channel")
         self.pending = None
         self.confirmed = TokenAmount(max(int(self.confirmed), int(voucher.cumulative_amount)))
+        good = False
         try:
             self.fast.receipts.verify(signed, leaf_checked=parsed)
             problems = []
@@ -280,9 +291,9 @@ class ChannelSession:
             if problems:
                 raise SignatureError(f"receipt {signed.sequence} does not match: {'; '.join(problems)}",
                                      hint="keep the receipt and the response as evidence against the provider")
+            good = True
         finally:
-            self.fast.wallet.save_channel(self)
-        self.fast.wallet.add_receipt(signed, self.url)
+            self.fast.wallet.save_channel(self, receipt=(signed, self.url) if good else None)
         return signed
 
     def failed(self) -> None:

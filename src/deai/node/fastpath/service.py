@@ -76,7 +76,7 @@ class FastPathSettings:
     default_max_tokens: int = 16
     batch_interval_s: float = 2.0
     max_batch: int = DEFAULT_MAX_BATCH
-    poll_interval_s: float = 0.25
+    poll_interval_s: float = 0.5
     redeem_interval_s: float = 300.0
     delay_s: float = 0.0
     keep_bodies: bool = True
@@ -251,8 +251,11 @@ class FastPathService:
         now = time.monotonic()
         if self._unknown.get(channel_id, 0.0) > now:
             return False
+        known = self.verifier.terms(channel_id)
         channel = self.channels.channel(channel_id)
         terms = self.verifier.terms(channel_id)
+        if known is None and terms is not None:
+            return True  # the event follower tracked it in the meantime
         if terms is not None and int(channel.deposit) <= int(terms.deposit):
             self._unknown[channel_id] = now + 2.0  # nothing new on chain
             return False
@@ -278,6 +281,8 @@ class FastPathService:
         except VoucherError as exc:
             # A channel opened or topped up in the last blocks: the events may not be read
             # yet, so ask the chain once before refusing.
+            if exc.reason == "unknown_channel" and self.verifier.terms(bytes(voucher.channel_id)) is not None:
+                return self.ledger.charge(voucher, price)  # tracked by the event follower just now
             if exc.reason in ("unknown_channel", "over_deposit") and self._lookup(bytes(voucher.channel_id)):
                 return self.ledger.charge(voucher, price)
             raise
