@@ -16,6 +16,9 @@ and finalizes it. This module adds what is particular to such a job, through
   whose jobs were rejected or expired (any node may: the first one wins);
 - fire subscription rounds that are due, for models this node serves.
 
+``publish`` puts data a contract will name by CID (an image to classify) on the providers'
+gateways, as a client's upload does.
+
 Actions that fail (a transaction refused, the chain busy) stay queued and are tried again
 on later ticks; the chain decides whether one is still needed, so a restarted node simply
 finds the request already delivered.
@@ -47,7 +50,11 @@ from deai.runtime.execute import WorkloadResult
 from deai.runtime.spec import Params, Verification, WorkloadSpec
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from deai.chain.deploy import Deployment
     from deai.node.provider import ProviderNode
+    from deai.store import LocalStore
 
 log = logging.getLogger("deai.provider.onchain")
 
@@ -114,6 +121,43 @@ def decode_output(output: bytes, kind: RequestKind, *, output_as_cid: bool) -> o
     if kind is RequestKind.CLASSIFY:
         return int.from_bytes(output, "big")
     return output.decode("utf-8", errors="replace")
+
+
+def publish(store: LocalStore, cids: list[str], account: LocalAccount, deployment: Deployment) -> int:
+    """Put ``cids`` (an input a contract will name by CID) on every active provider's gateway.
+
+    Each root goes as a CAR in a signed ``POST /v1/store/car``; returns how many providers
+    took all of them. Contracts only carry CIDs, so the bytes must be where providers look.
+    """
+    import io
+
+    import httpx
+
+    from deai.chain.registry import Registry
+    from deai.chain.rpc import connect
+    from deai.market.discovery import list_providers
+    from deai.node.auth import request_domain, sign_request
+
+    registry = Registry(connect(deployment.rpc_url), deployment)
+    domain = request_domain(deployment.chain_id, deployment.address("Registry"))
+    bodies = []
+    for cid in cids:
+        buffer = io.BytesIO()
+        store.export_car(cid, buffer)
+        bodies.append(buffer.getvalue())
+    reached = 0
+    with httpx.Client(timeout=30.0) as http:
+        for provider in list_providers(registry, from_block=deployment.block):
+            ok = True
+            for body in bodies:
+                headers = sign_request(account, domain, "POST", "/v1/store/car", body)
+                try:
+                    response = http.post(f"{provider.endpoint.rstrip('/')}/v1/store/car", content=body, headers=headers)
+                    ok = ok and response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+            reached += ok
+    return reached
 
 
 @dataclass
@@ -252,9 +296,12 @@ class OnchainRequests:
         """The CID of this node's signed provenance manifest for ``output_cid``."""
         from deai.provenance.log import ProvenanceIndex, default_db_path
 
+        record = self.node.provenance.record(output_cid)  # anchored already
+        if record is not None:
+            return str(record.manifest_cid)
         index = ProvenanceIndex(default_db_path(self.node.config.data_dir))
         try:
-            manifest = index.pending_manifest(output_cid)
+            manifest = index.pending_manifest(output_cid)  # signed, waiting for its batch
         finally:
             index.close()
         if manifest is None:
@@ -297,6 +344,7 @@ __all__ = [
     "OnchainRequests",
     "decode_output",
     "onchain_output",
+    "publish",
     "spec_for_request",
     "truncate_utf8",
 ]
