@@ -163,7 +163,7 @@ def test_a_provider_killed_mid_job_is_penalized_and_the_client_refunded(
     provider = demo_account("provider1").address
     staking = Staking(client.w3, client.deployment)
     stake_before = staking.stake_of(provider)
-    job = _classify(client, 1, bid_window_s=1, deadline_s=10)
+    job = _classify(client, 1, bid_window_s=3, deadline_s=12)
     _wait_for(lambda: _stage(single, job.id) == "running", "the provider starts the job")
     single.kill(0)
     assert job.wait(timeout=60) is JobStatus.EXPIRED
@@ -182,7 +182,7 @@ def test_a_provider_killed_mid_job_is_penalized_and_the_client_refunded(
 
 def test_a_provider_restarted_mid_job_resumes_and_commits_once(single: LocalNetwork) -> None:
     client = _client(single, "client1")
-    job = _classify(client, 2, bid_window_s=1, deadline_s=120)
+    job = _classify(client, 2, bid_window_s=3, deadline_s=120)
     _wait_for(lambda: _stage(single, job.id) == "running", "the provider starts the job")
     single.kill(0)
     single.restart(0)
