@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 from typer.exceptions import TyperException
 
-from deai.cli import devnet, job, keys, provider
+from deai.cli import ai_request, devnet, job, keys, provider
 from deai.cli import explorer as explorer_cli
 from deai.cli import gateway as gateway_cli
 from deai.cli import model as model_cli
@@ -42,6 +42,7 @@ app.add_typer(explorer_cli.index_app, name="index")
 app.command("explorer")(explorer_cli.explorer)
 app.command("stats")(explorer_cli.stats)
 app.add_typer(nft_cli.app, name="nft")
+app.add_typer(ai_request.app, name="ai-request")
 app.command("verify")(verify_cli.verify_command)
 
 
