@@ -26,7 +26,7 @@ contracts and the real runtimes on the demo models (``deai.testing.verification`
    generations passed off as ``textgen`` that rescoring catches (greedy and sampled), and
    the commitment's size per 32 tokens.
 
-    .venv/bin/python bench/verify.py [--jobs 1000] [--trials 2000] [--json]
+    .venv/bin/python bench/verify.py [--jobs 1000] [--trials 5000] [--json]
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _rescoring(harness: VerifyHarness, count: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=1_000)
-    parser.add_argument("--trials", type=int, default=2_000)
+    parser.add_argument("--trials", type=int, default=5_000)
     parser.add_argument("--generations", type=int, default=20)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -140,8 +140,12 @@ def main() -> None:
             specs = workload_mix(harness.provider_store, args.jobs, seed=1)
             harness.warm_up(specs)
             print(f"running {args.jobs} honest jobs on chain …", file=sys.stderr, flush=True)
+            phase = time.monotonic()
             runs = harness.run_jobs(specs)
+            run_s = time.monotonic() - phase
+            phase = time.monotonic()
             checks: list[CheckRun] = [harness.check(run) for run in runs]
+            check_s = time.monotonic() - phase
             statuses = harness.finalize_all(runs)
             stake_after = Staking(w3, deployment).stake_of(accounts["provider1"].address)
             false_positives = [c for c in checks if not c.verdict.match]
@@ -181,6 +185,8 @@ def main() -> None:
             "overhead": round(p * ratio, 4)} for q in QS for p in PS},
         "trials": args.trials,
         "seconds": round(time.monotonic() - started, 1),
+        "jobs_on_chain_s": round(run_s, 1),
+        "checks_s": round(check_s, 1),
     }
     print(f"{'q':>5} {'p':>5} {'measured':>9} {'theory':>9} {'overhead':>9}   (n = {n} jobs, {args.trials} trials)")
     for q in QS:
