@@ -13,7 +13,9 @@ then measures, on the same chain in one run:
   through Staking): ``dispute_gas``; and one that upholds the result:
   ``dispute_gas_upheld``;
 - the fast path, from ``bench/gas_fastpath.py`` when it is there (``measure_fastpath``):
-  ``fastpath_gas_per_request_batch_{1,100,10000}``.
+  ``fastpath_gas_per_request_batch_{1,100,10000}``;
+- an on-chain AI request, from ``bench/gas_onchain.py`` (``measure_onchain``): request +
+  delivery + callback, ``ai_request_gas_total`` (and its parts, ``ai_request_gas_*``).
 
     .venv/bin/python bench/gas.py [--json] [--jobs N]
 
@@ -163,6 +165,19 @@ def load_fastpath() -> Any:
     return module.measure_fastpath
 
 
+def load_onchain() -> Any:
+    """``measure_onchain`` from bench/gas_onchain.py, or None when that file is absent."""
+    path = Path(__file__).with_name("gas_onchain.py")
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("gas_onchain", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gas_onchain"] = module
+    spec.loader.exec_module(module)
+    return module.measure_onchain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
@@ -197,6 +212,9 @@ def main() -> None:
         measure_fastpath = load_fastpath()
         if measure_fastpath is not None:
             fastpath = measure_fastpath(w3, deployment, a)
+        measure_onchain = load_onchain()
+        if measure_onchain is not None:
+            fastpath.update(measure_onchain(w3, deployment, a))
     finally:
         anvil.stop()
 
