@@ -140,13 +140,13 @@ def test_validators_post_scores_and_the_oracle_makes_the_market_prefer_reputable
 
 
 def test_a_validator_scores_the_providers_it_checked(m: Market, tmp_path: Path) -> None:
-    node = _node(m, tmp_path, epoch_s=1)
+    node = _node(m, tmp_path, epoch_s=3_600)  # long epochs: the two posts below fall in one
     warmup = m.post()
     m.market.bid(m["provider1"], warmup, tokens(5))
     provider = m.addr("provider1")
     for job_id, verdict in ((1001, "match"), (1002, "match"), (1003, "mismatch")):
         node.state.put(JobCheck(job_id, CheckStage.CHECKED, provider=provider, verdict=verdict))
-    m.advance(2)
+    m.advance(3_600)
     node.post_scores()
     posts = [p for p in Anchors.from_deployment(m.w3, m.deployment).events(provider=node.address)]
     assert len(posts) == 1
