@@ -23,5 +23,9 @@
 - events.py — one frozen dataclass per market contract event, ``EventDecoder`` for raw logs,
   ``from_chain_event`` for ``deai.chain.follow`` records, ``explain`` (why a job is where it is).
 - cids.py — CID string ↔ binary CID (what contracts take) ↔ sha2-256 digest (what they store).
-- ``contracts/`` — the Vyper sources: Token, Staking, Registry, JobMarket, Channels, Anchors.
+- ``AIRequests`` (ai_requests.py) — smart contracts that ask for AI: requests that become
+  JobMarket jobs, delivery, optimistic/final callbacks, retries, settlement, subscriptions;
+  its events and types, ``deploy_ai_requests``, ``compile_consumer`` (docs/onchain-ai.md).
+- ``contracts/`` — the Vyper sources: Token, Staking, Registry, JobMarket, Channels, Anchors,
+  AINFT, AIRequests, and the consumer interfaces IAIConsumer.vyi and IAIInputSource.vyi.
 """

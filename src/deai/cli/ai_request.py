@@ -31,7 +31,7 @@ from deai.chain.rpc import connect
 from deai.chain.types import Verification, VerificationMode
 from deai.cli.common import JsonOption, KeyOption, RoleOption, console, emit, load_account, state
 from deai.errors import InputError
-from deai.node.onchain import decode_output
+from deai.node.onchain import describe_request
 from deai.units import format_tokens, tokens
 
 app = typer.Typer(help="Smart contracts' requests for AI: watch, inspect, retry callbacks.", no_args_is_help=True)
@@ -50,51 +50,6 @@ def _coordinator(ctx: typer.Context) -> tuple[AIRequests, Deployment]:
 
 def _short(text: str, keep: int = 12) -> str:
     return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-keep:]}"
-
-
-def _output(delivered: AIDelivered, request: AIRequested) -> Any:
-    return decode_output(delivered.output, request.params.kind, output_as_cid=request.params.output_as_cid)
-
-
-def describe(ai: AIRequests, market: JobMarket, request_id: int, *, from_block: int) -> dict[str, Any]:
-    """Everything the chain says about one request, as plain data (the CLI's and explorer's view)."""
-    state_ = ai.request(request_id)
-    events = ai.request_events(request_id, from_block=from_block)
-    requested = next((e for e in events if isinstance(e, AIRequested)), None)
-    if requested is None or not state_.exists:
-        raise InputError(f"no on-chain AI request {request_id}", hint="list them with `deai ai-request list`")
-    job = market.job(request_id)
-    data: dict[str, Any] = {
-        "request_id": request_id,
-        "consumer": state_.consumer,
-        "status": state_.status.name.lower(),
-        "why": ai.why(request_id, from_block=from_block),
-        "policy": state_.policy.name.lower(),
-        "callback": state_.callback.name.lower(),
-        "callback_gas_limit": state_.callback_gas_limit,
-        "kind": requested.params.kind.spec_kind,
-        "model": requested.model_cid,
-        "input_cid": requested.input_cid,
-        "verification": str(requested.verification),
-        "max_price": str(requested.max_price),
-        "subscription_id": state_.subscription_id or None,
-        "job": {"status": job.status.name.lower(), "provider": job.provider, "price": str(job.price)},
-        "block": requested.block_number,
-    }
-    for event in events:
-        if isinstance(event, AIDelivered):
-            data["delivered"] = {
-                "provider": event.provider, "output": _output(event, requested),
-                "manifest_cid": event.manifest_cid, "refunded": str(event.refunded), "block": event.block_number,
-            }
-        elif isinstance(event, AIRequestFailed):
-            data["failed"] = {"reason": event.reason.name.lower(), "refunded": str(event.refunded),
-                              "compensation": str(event.compensation), "block": event.block_number}
-    data["callbacks"] = [
-        {"disputed": e.disputed, "success": e.success, "gas_limit": e.gas_limit, "block": e.block_number}
-        for e in events if isinstance(e, CallbackCalled)
-    ]
-    return data
 
 
 @app.command("list")
@@ -136,7 +91,7 @@ def show(
 ) -> None:
     """One request: where it is and why, its input, its answer and manifest, its callbacks."""
     ai, deployment = _coordinator(ctx)
-    data = describe(ai, JobMarket(ai.w3, deployment), request_id, from_block=deployment.block)
+    data = describe_request(ai, JobMarket(ai.w3, deployment), request_id, from_block=deployment.block)
 
     def render() -> None:
         console.print(f"request {request_id}: [bold]{data['status']}[/] — {data['why']}")

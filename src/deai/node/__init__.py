@@ -4,4 +4,8 @@
   or memory (``MemoryNodeState``); jobs move only forward along ``JobStage``
 - workers.py — ``WorkerPool``: workloads in spawned processes with time and memory budgets
 - auth.py — EIP-712 signed HTTP requests (``sign_request`` / ``verify_request``), replay-safe
+- onchain.py — ``OnchainRequests``: a provider's side of contracts' AI requests (spec rebuilt
+  from the request, answer delivered, final results released, failed requests settled,
+  subscription rounds fired); ``onchain_output`` (what is delivered for a result, the rule
+  validators apply too), ``spec_for_request``, ``describe_request``, ``publish``
 """

@@ -16,7 +16,8 @@ and finalizes it. This module adds what is particular to such a job, through
   whose jobs were rejected or expired (any node may: the first one wins);
 - fire subscription rounds that are due, for models this node serves.
 
-``publish`` puts data a contract will name by CID (an image to classify) on the providers'
+``describe_request`` gathers what the chain says about one request (the CLI's ``show``
+and the explorer's view); ``publish`` puts data a contract will name by CID (an image to classify) on the providers'
 gateways, as a client's upload does.
 
 Actions that fail (a transaction refused, the chain busy) stay queued and are tried again
@@ -28,12 +29,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deai.chain.ai_requests import (
     MAX_OUTPUT,
+    AIDelivered,
     AIRequested,
+    AIRequestFailed,
     AIRequests,
+    CallbackCalled,
     CallbackState,
     Policy,
     RequestKind,
@@ -44,6 +48,7 @@ from deai.chain.ai_requests import (
 )
 from deai.chain.cids import cid_to_bytes
 from deai.chain.events import ChainLog, JobPosted, JobSettled, ResultCommitted
+from deai.chain.jobmarket import JobMarket
 from deai.chain.types import JobStatus, VerificationMode
 from deai.errors import ChainError, ContractRevert, DeaiError, InputError, ManifestError
 from deai.runtime.execute import WorkloadResult
@@ -158,6 +163,51 @@ def publish(store: LocalStore, cids: list[str], account: LocalAccount, deploymen
                     ok = False
             reached += ok
     return reached
+
+
+def _output(delivered: AIDelivered, request: AIRequested) -> Any:
+    return decode_output(delivered.output, request.params.kind, output_as_cid=request.params.output_as_cid)
+
+
+def describe_request(ai: AIRequests, market: JobMarket, request_id: int, *, from_block: int) -> dict[str, Any]:
+    """Everything the chain says about one request, as plain data (the CLI's and explorer's view)."""
+    state_ = ai.request(request_id)
+    events = ai.request_events(request_id, from_block=from_block)
+    requested = next((e for e in events if isinstance(e, AIRequested)), None)
+    if requested is None or not state_.exists:
+        raise InputError(f"no on-chain AI request {request_id}", hint="list them with `deai ai-request list`")
+    job = market.job(request_id)
+    data: dict[str, Any] = {
+        "request_id": request_id,
+        "consumer": state_.consumer,
+        "status": state_.status.name.lower(),
+        "why": ai.why(request_id, from_block=from_block),
+        "policy": state_.policy.name.lower(),
+        "callback": state_.callback.name.lower(),
+        "callback_gas_limit": state_.callback_gas_limit,
+        "kind": requested.params.kind.spec_kind,
+        "model": requested.model_cid,
+        "input_cid": requested.input_cid,
+        "verification": str(requested.verification),
+        "max_price": str(requested.max_price),
+        "subscription_id": state_.subscription_id or None,
+        "job": {"status": job.status.name.lower(), "provider": job.provider, "price": str(job.price)},
+        "block": requested.block_number,
+    }
+    for event in events:
+        if isinstance(event, AIDelivered):
+            data["delivered"] = {
+                "provider": event.provider, "output": _output(event, requested),
+                "manifest_cid": event.manifest_cid, "refunded": str(event.refunded), "block": event.block_number,
+            }
+        elif isinstance(event, AIRequestFailed):
+            data["failed"] = {"reason": event.reason.name.lower(), "refunded": str(event.refunded),
+                              "compensation": str(event.compensation), "block": event.block_number}
+    data["callbacks"] = [
+        {"disputed": e.disputed, "success": e.success, "gas_limit": e.gas_limit, "block": e.block_number}
+        for e in events if isinstance(e, CallbackCalled)
+    ]
+    return data
 
 
 @dataclass
@@ -343,6 +393,7 @@ class OnchainRequests:
 __all__ = [
     "OnchainRequests",
     "decode_output",
+    "describe_request",
     "onchain_output",
     "publish",
     "spec_for_request",

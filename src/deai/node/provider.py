@@ -278,7 +278,7 @@ class ProviderNode:
             self._last_recheck = time.monotonic()
         self._drive_jobs(recheck=recheck)
         self.flush_provenance()
-        if self.onchain is not None:
+        if self.onchain is not None and recheck:
             self.onchain.tick()
 
     def _on_event(self, event: ChainLog) -> None:

@@ -549,7 +549,10 @@ def withdraw(amount: uint256):
     self.balanceOf[msg.sender] = balance - amount
     log Withdrawn(account=msg.sender, amount=amount)
     if staticcall token.balanceOf(self) < amount:
-        extcall market.withdraw(staticcall market.balanceOf(self))
+        # refunds pile up in this contract's JobMarket account: bring them into the wallet
+        inMarket: uint256 = staticcall market.balanceOf(self)
+        if inMarket > 0:
+            extcall market.withdraw(inMarket)
     assert extcall token.transfer(msg.sender, amount, default_return_value=True), "ai: token transfer failed"
 
 
