@@ -112,7 +112,8 @@ def fastpath_router(service: FastPathService) -> APIRouter:
             # The client gave up (a gateway timed out and went elsewhere): it is not charged.
             service.release(charge)
             return Response(status_code=499)
-        receipt = service.issue(charge, prepared, body, response)
+        # Signing and the SQLite write run off the event loop, which every connection shares.
+        receipt = await run_in_threadpool(service.issue, charge, prepared, body, response)
         return Response(response, media_type="application/json",
                         headers={**headers, RECEIPT_HEADER: receipt.to_json()})
 

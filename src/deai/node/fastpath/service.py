@@ -74,9 +74,11 @@ class FastPathSettings:
     max_body_bytes: int = 1 * 2**20
     max_inputs: int = 256
     default_max_tokens: int = 16
-    batch_interval_s: float = 2.0
+    batch_interval_s: float = 10.0
+    """Anchor at least this often (and whenever ``max_batch`` receipts wait): each anchor is a
+    transaction, and the chain reads it sets off cost the node CPU that requests would use."""
     max_batch: int = DEFAULT_MAX_BATCH
-    poll_interval_s: float = 0.5
+    poll_interval_s: float = 1.0
     redeem_interval_s: float = 300.0
     delay_s: float = 0.0
     keep_bodies: bool = True
@@ -212,10 +214,9 @@ class FastPathService:
                 self.sync_channels()
                 self._close_requested()
                 now = time.monotonic()
-                if self.store.unbatched(1) and (
-                    now - last_flush >= self.settings.batch_interval_s
-                    or len(self.store.unbatched(self.settings.max_batch)) >= self.settings.max_batch
-                ):
+                waiting = self.store.unbatched_count()
+                if waiting and (now - last_flush >= self.settings.batch_interval_s
+                                or waiting >= self.settings.max_batch):
                     self.flush()
                     last_flush = now
                 if now - self._last_redeem >= self.settings.redeem_interval_s:

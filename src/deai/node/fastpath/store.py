@@ -171,6 +171,10 @@ class ReceiptStore:
             ).fetchall()
         return [(int(r[0]), bytes(r[1])) for r in rows]
 
+    def unbatched_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM receipts WHERE batch IS NULL").fetchone()[0])
+
     def oldest_unbatched_age(self) -> float | None:
         with self._lock:
             row = self._db.execute("SELECT MIN(seq) FROM receipts WHERE batch IS NULL").fetchone()
