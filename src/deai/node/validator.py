@@ -565,21 +565,24 @@ class ValidatorNode:
         log.info("posted scores for epoch %d: %s", finished, uri)
 
     def apply_consensus(self) -> None:
-        """As the market's reputation oracle: write the latest epoch's consensus scores."""
-        if self.market.reputation_oracle() != self.address:
+        """As the market's reputation oracle: write the consensus of the latest scored epoch.
+
+        An epoch counts once half an epoch has passed after its end (the validators' grace
+        to post); the chain is scanned only when a new epoch has come of age.
+        """
+        epoch_s = self.settings.epoch_s
+        ripe = epoch_of(self.now() - epoch_s // 2, epoch_s) - 1
+        cursor = self.state.get_cursor(ORACLE_CURSOR)
+        if ripe < 0 or ripe + 1 <= cursor or self.market.reputation_oracle() != self.address:
             return
         epoch = latest_posted_epoch(self.w3, self.deployment)
-        if epoch is None or epoch + 1 <= self.state.get_cursor(ORACLE_CURSOR):
-            return
-        # let every validator post for that epoch first: half an epoch of grace
-        if self.now() < (epoch + 1) * self.settings.epoch_s + self.settings.epoch_s // 2:
-            return
-        for provider, found in network_scores(self.w3, self.deployment, epoch).items():
-            if self.market.account(provider).reputation != found.score:
-                self.market.set_reputation(self.account, provider, found.score)
-                self.stats.reputation_updates += 1
-                log.info("reputation of %s set to %d (epoch %d)", provider, found.score, epoch)
-        self.state.set_cursor(ORACLE_CURSOR, epoch + 1)
+        if epoch is not None and cursor <= epoch <= ripe:
+            for provider, found in network_scores(self.w3, self.deployment, epoch).items():
+                if self.market.account(provider).reputation != found.score:
+                    self.market.set_reputation(self.account, provider, found.score)
+                    self.stats.reputation_updates += 1
+                    log.info("reputation of %s set to %d (epoch %d)", provider, found.score, epoch)
+        self.state.set_cursor(ORACLE_CURSOR, ripe + 1)
 
     # --- data ----------------------------------------------------------------------------------
 

@@ -56,6 +56,20 @@ def ticket(key: bytes, *, chain_id: int, market: str, job_id: int, beacon: bytes
     return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest(), "big")
 
 
+def receipt_ticket(key: bytes, *, chain_id: int, anchors: str, provider: str, sequence: int, index: int,
+                   beacon: bytes) -> int:
+    """The same lottery for fast-path receipts: leaf ``index`` of ``provider``'s anchored batch
+    ``sequence``, with the hash of the block holding the ``AnchorPosted`` event as beacon."""
+    if len(beacon) != 32:
+        raise ValueError("the beacon is a 32-byte block hash")
+    message = (
+        b"receipt" + chain_id.to_bytes(32, "big") + bytes.fromhex(anchors.removeprefix("0x").lower())
+        + bytes.fromhex(provider.removeprefix("0x").lower()) + sequence.to_bytes(32, "big")
+        + index.to_bytes(32, "big") + beacon
+    )
+    return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest(), "big")
+
+
 def selected(value: int, fraction_bps: int) -> bool:
     """True when a ticket falls under a fraction given in basis points (10000 = always)."""
     return value * BPS < fraction_bps * TICKET_SPACE

@@ -21,6 +21,7 @@ from deai.verify.sampling import (
     key_commitment,
     network_rate,
     pick,
+    receipt_ticket,
     sampling_key,
     selected,
     ticket,
@@ -56,6 +57,16 @@ def test_the_selected_fraction_matches_p() -> None:
         assert abs(share - bps / 10_000) < 4 * (bps / 10_000 / n) ** 0.5
     assert all(selected(t, 10_000) for t in tickets[:100])
     assert {pick(t, 7) for t in tickets[:500]} == set(range(7))
+
+
+def test_receipts_draw_their_own_tickets_from_the_anchor_block() -> None:
+    key = sampling_key(b"\x04" * 32)
+    args = dict(chain_id=1, anchors=MARKET, provider="0x" + "cd" * 20, sequence=3, beacon=_beacon(9))
+    tickets = {receipt_ticket(key, index=i, **args) for i in range(200)}  # type: ignore[arg-type]
+    assert len(tickets) == 200
+    assert receipt_ticket(key, index=0, **args) != ticket(key, chain_id=1, market=MARKET, job_id=0,  # type: ignore[arg-type]
+                                                         beacon=_beacon(9))
+    assert 0 < sum(selected(t, 2_000) for t in tickets) < 100
 
 
 def test_detection_probability_formula() -> None:
