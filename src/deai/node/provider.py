@@ -52,6 +52,7 @@ from deai.node.adversary import cheating
 from deai.node.capabilities import Capabilities, detect_hardware
 from deai.node.fastpath.service import FastPathService
 from deai.node.jobs import JobOutcome, run_job, warm_up
+from deai.node.loop import run_ticks
 from deai.node.onchain import OnchainRequests
 from deai.node.state import TERMINAL, JobStage, SqliteNodeState, allowed_next
 from deai.node.workers import Limits, WorkerPool
@@ -252,14 +253,7 @@ class ProviderNode:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""
-        while not stop.is_set():
-            try:
-                self.tick()
-            except DeaiError as exc:
-                log.warning("tick failed: %s", exc)
-            except Exception:
-                log.exception("tick failed unexpectedly")
-            stop.wait(self.settings.poll_interval_s)
+        run_ticks(self.tick, stop, self.settings.poll_interval_s, log)
 
     # --- one round ---------------------------------------------------------------------------
 

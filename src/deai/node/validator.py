@@ -57,6 +57,7 @@ from deai.config import Config
 from deai.errors import ContractRevert, DeaiError, EvidenceError, NodeError
 from deai.http_server import AppServer
 from deai.market.discovery import list_providers
+from deai.node.loop import run_ticks
 from deai.runtime.canonical import RunSettings
 from deai.runtime.compare import Comparison, compare_results, policy_for
 from deai.runtime.execute import Executor, WorkloadResult, result_hash
@@ -190,14 +191,7 @@ class ValidatorNode:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""
-        while not stop.is_set():
-            try:
-                self.tick()
-            except DeaiError as exc:
-                log.warning("tick failed: %s", exc)
-            except Exception:
-                log.exception("tick failed unexpectedly")
-            stop.wait(self.settings.poll_interval_s)
+        run_ticks(self.tick, stop, self.settings.poll_interval_s, log)
 
     # --- one round ---------------------------------------------------------------------------
 
