@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from deai.chain.anvil import free_port
 from deai.chain.deploy import Deployment
@@ -52,9 +53,14 @@ class ValidatorSpec:
     cheat: str | None = None
 
 
+SpecT = TypeVar("SpecT", "ProviderSpec", "ValidatorSpec")
+
+
 @dataclass
-class ValidatorProcess:
-    spec: ValidatorSpec
+class NodeProcess(Generic[SpecT]):
+    """One node process of the network (a provider or a validator) and where it lives."""
+
+    spec: SpecT
     data_dir: Path
     port: int
     log_path: Path
@@ -65,17 +71,8 @@ class ValidatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
 
-@dataclass
-class ProviderProcess:
-    spec: ProviderSpec
-    data_dir: Path
-    port: int
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+ProviderProcess = NodeProcess[ProviderSpec]
+ValidatorProcess = NodeProcess[ValidatorSpec]
 
 
 @dataclass
@@ -293,7 +290,7 @@ class LocalNetwork:
         raise NodeError(f"{name} was not ready in {timeout:.0f} s", hint=f"see {log_path}")
 
     @staticmethod
-    def _terminate(provider: ProviderProcess | ValidatorProcess) -> None:
+    def _terminate(provider: NodeProcess[ProviderSpec] | NodeProcess[ValidatorSpec]) -> None:
         process = provider.process
         if process is None or process.poll() is not None:
             return
