@@ -5,6 +5,9 @@
 - ``Job`` (_client.py) — ``wait()`` (drives assign/finalize/expire where anyone may),
   ``status()``, ``why()`` (a sentence), ``result() -> JobResult`` (fetched and verified)
 - ``JobResult`` (_client.py) — the result document and each output's bytes; ``save(folder)``
+- ``Client.open_channel(provider, deposit)`` / ``FastPath``, ``ChannelSession``,
+  ``check_receipt`` (channels.py) — the fast path: payment channels, per-request vouchers
+  (an httpx / openai transport), receipts kept and proven against the chain
 
 Example::
 
@@ -17,5 +20,6 @@ Example::
 """
 
 from deai.client._client import MAX_JOB_INPUT_BYTES, Client, Job, JobResult
+from deai.client.channels import ChannelSession, FastPath, check_receipt
 
-__all__ = ["MAX_JOB_INPUT_BYTES", "Client", "Job", "JobResult"]
+__all__ = ["MAX_JOB_INPUT_BYTES", "ChannelSession", "Client", "FastPath", "Job", "JobResult", "check_receipt"]

@@ -29,6 +29,7 @@ from deai.chain.registry import Registry
 from deai.chain.rpc import connect
 from deai.chain.types import Job as ChainJob
 from deai.chain.types import JobStatus
+from deai.client.channels import ChannelSession, FastPath
 from deai.config import Config
 from deai.errors import (
     BlockNotFound,
@@ -94,6 +95,7 @@ class Client:
         self.market = JobMarket(self.w3, deployment)
         self.registry = Registry(self.w3, deployment)
         self._domain = request_domain(deployment.chain_id, deployment.address("Registry"))
+        self._fast: FastPath | None = None
 
     @classmethod
     def from_config(cls, config: Config, account: LocalAccount) -> Client:
@@ -221,6 +223,21 @@ class Client:
         if amount > 0:
             self.market.withdraw(self.account)
         return amount
+
+    # --- fast path (channels; deai.client.channels) --------------------------------------------
+
+    def fast_path(self, data_dir: Path | None = None) -> FastPath:
+        """This account's channels and receipts (a wallet under ``data_dir``, else in memory)."""
+        if self._fast is None or (data_dir is not None and self._fast.wallet.path is None):
+            self._fast = FastPath(self.account, self.deployment, data_dir=data_dir, w3=self.w3)
+        return self._fast
+
+    def open_channel(self, provider: str, deposit: int, *, url: str | None = None) -> ChannelSession:
+        """Open a payment channel to ``provider``; its API URL comes from the Registry unless given."""
+        if url is None:
+            listing = next((p for p in self.providers() if p.address.lower() == provider.lower()), None)
+            url = listing.endpoint if listing is not None else ""
+        return self.fast_path().open_channel(provider, deposit, url=url)
 
 
 class Job:

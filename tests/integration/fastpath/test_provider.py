@@ -267,3 +267,15 @@ def test_a_restarted_provider_remembers_what_it_served(fast_env: FastEnv) -> Non
 def _post_to(url: str, body: bytes, voucher: SignedVoucher) -> httpx.Response:
     return httpx.post(url + "/v1/embeddings", content=body,
                       headers={VOUCHER_HEADER: voucher.encode(), "content-type": "application/json"}, timeout=60.0)
+
+
+def test_the_client_sdk_opens_a_channel_and_pays_through_it(fast_env: FastEnv) -> None:
+    from deai.client import Client
+    from deai.store import LocalStore
+
+    client = Client(fast_env.accounts["client2"], fast_env.deployment, LocalStore(fast_env.tmp / "sdk-store"))
+    session = client.open_channel(fast_env.provider.account.address, tokens(1), url=fast_env.provider.url)
+    with session.http_client(timeout=60.0) as http:
+        assert http.post(session.url + "/v1/embeddings", json={"model": EMBED, "input": ["x"]}).status_code == 200
+    assert session.confirmed == EMBED_PRICE
+    assert [r.sequence for r, _ in client.fast_path().wallet.receipts()]
