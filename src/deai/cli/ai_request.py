@@ -1,4 +1,4 @@
-"""``deai ai-request``: contracts' requests for AI — list, inspect, watch, ask, retry, settle.
+"""``deai ai-request``: contracts' requests for AI — list, inspect, verify, watch, ask, retry, settle.
 
 Reading needs no account; ``ask``, ``retry``, ``release`` and ``settle`` send a transaction
 and take ``--key`` or ``--devnet-role``. Everything comes from the chain: the request's
@@ -31,7 +31,7 @@ from deai.chain.rpc import connect
 from deai.chain.types import Verification, VerificationMode
 from deai.cli.common import JsonOption, KeyOption, RoleOption, console, emit, load_account, state
 from deai.errors import InputError
-from deai.node.onchain import describe_request
+from deai.node.onchain import describe_request, verify_delivery
 from deai.units import format_tokens, tokens
 
 app = typer.Typer(help="Smart contracts' requests for AI: watch, inspect, retry callbacks.", no_args_is_help=True)
@@ -110,6 +110,36 @@ def show(
                           f"block {c['block']})")
 
     emit(data, as_json, render)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(help="A delivered request.")],
+    gateway: Annotated[list[str] | None, typer.Option(help="Gateway URL to fetch from; repeat (default: the providers').")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a delivered answer: it is the committed result's, under the provider's signed manifest."""
+    from deai.chain.registry import Registry
+    from deai.market.discovery import list_providers
+    from deai.store import LocalStore
+
+    ai, deployment = _coordinator(ctx)
+    urls = list(gateway or []) or [
+        p.endpoint for p in list_providers(Registry(ai.w3, deployment), from_block=deployment.block)
+    ]
+    checks = verify_delivery(ai, JobMarket(ai.w3, deployment), request_id,
+                             LocalStore.from_config(state(ctx).config), urls, from_block=deployment.block)
+    ok = all(c.ok for c in checks)
+    data = {"request_id": request_id, "ok": ok, "checks": [c.__dict__ for c in checks]}
+
+    def render() -> None:
+        for c in checks:
+            console.print(f"{'[green]ok[/]' if c.ok else '[red]FAIL[/]'}  {c.name}: {c.detail}")
+
+    emit(data, as_json, render)
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command("watch")

@@ -16,7 +16,8 @@ and finalizes it. This module adds what is particular to such a job, through
   whose jobs were rejected or expired (any node may: the first one wins);
 - fire subscription rounds that are due, for models this node serves.
 
-``describe_request`` gathers what the chain says about one request (the CLI's ``show``
+``verify_delivery`` checks a delivered answer against the result committed on the JobMarket
+and the provider's signed manifest; ``describe_request`` gathers what the chain says about one request (the CLI's ``show``
 and the explorer's view); ``publish`` puts data a contract will name by CID (an image to classify) on the providers'
 gateways, as a client's upload does.
 
@@ -210,6 +211,51 @@ def describe_request(ai: AIRequests, market: JobMarket, request_id: int, *, from
     return data
 
 
+@dataclass(frozen=True)
+class DeliveryCheck:
+    name: str
+    ok: bool
+    detail: str
+
+
+def verify_delivery(
+    ai: AIRequests, market: JobMarket, request_id: int, store: LocalStore, gateways: list[str], *,
+    from_block: int = 0,
+) -> list[DeliveryCheck]:
+    """Check a delivered answer against what the provider committed on the JobMarket.
+
+    The committed result document (fetched by CID, hash-checked) must give exactly the
+    delivered bytes by ``onchain_output``, and the manifest must be signed by the provider
+    for this job's primary output. With the JobMarket's verification of the committed
+    result (validators, challenges), that makes the callback's answer a verified one.
+    """
+    from deai.provenance.manifest import Manifest, recover_manifest_signer
+    from deai.store import GatewayClient
+
+    requested = ai.requested(request_id, from_block=from_block)
+    delivered = ai.delivery_or_fail(request_id, from_block=from_block)
+    committed = market.result(request_id, from_block=from_block)
+    if committed is None:
+        return [DeliveryCheck("committed", False, "no result was committed on the JobMarket")]
+    checks = [DeliveryCheck("committed", committed.provider == delivered.provider,
+                            f"result {committed.output_cid} committed by {committed.provider}")]
+    with GatewayClient(gateways, timeout=10.0) as gateway:
+        for cid in (str(committed.output_cid), str(delivered.manifest_cid)):
+            if not store.has(cid):
+                gateway.fetch(cid, store)
+    result = WorkloadResult.model_validate_json(store.read_bytes(str(committed.output_cid)))
+    expected = onchain_output(result, output_as_cid=requested.params.output_as_cid)
+    checks.append(DeliveryCheck("output", expected == delivered.output,
+                                "the delivered bytes are the committed result's answer" if expected == delivered.output
+                                else f"the committed result answers {expected!r}, not {delivered.output!r}"))
+    manifest = Manifest.from_json(store.read_bytes(str(delivered.manifest_cid)))
+    signer = recover_manifest_signer(manifest)
+    checks.append(DeliveryCheck("manifest", signer == delivered.provider and manifest.job_id == request_id
+                                and manifest.output_cid == result.outputs[0].cid,
+                                f"signed by {signer} for job {manifest.job_id}, output {manifest.output_cid}"))
+    return checks
+
+
 @dataclass
 class _Action:
     kind: str  # deliver | release | settle
@@ -391,6 +437,7 @@ class OnchainRequests:
 
 
 __all__ = [
+    "DeliveryCheck",
     "OnchainRequests",
     "decode_output",
     "describe_request",
@@ -398,4 +445,5 @@ __all__ = [
     "publish",
     "spec_for_request",
     "truncate_utf8",
+    "verify_delivery",
 ]

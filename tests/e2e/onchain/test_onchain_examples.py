@@ -31,6 +31,7 @@ from deai.chain.jobmarket import JobMarket
 from deai.chain.rpc import connect
 from deai.chain.staking import Staking
 from deai.chain.types import JobStatus, Verification
+from deai.node.onchain import verify_delivery
 from deai.provenance.manifest import Manifest, recover_manifest_signer
 from deai.runtime.demo_models import demo_model_dirs
 from deai.runtime.execute import WorkloadResult
@@ -111,6 +112,10 @@ def test_the_npc_speaks_the_generators_line_delivered_by_a_provider_process(
     jobs = JobMarket(stage.w3, stage.ai.market_address())
     _wait_for(lambda: jobs.job(request.request_id).status is JobStatus.FINALIZED, "the job to finalize")
     assert stage.ai.request(request.request_id).status is RequestStatus.DELIVERED
+    # and the delivered line is the committed result's, under the provider's signed manifest
+    checks = verify_delivery(stage.ai, jobs, request.request_id, stage.store, [p.url for p in network.running],
+                             from_block=request.block_number)
+    assert all(c.ok for c in checks), checks
 
 
 def test_the_prediction_market_settles_on_the_classifiers_answer_after_the_window(

@@ -31,6 +31,8 @@ from deai.testing.market import cid
 
 from .conftest import MAX_PRICE, PRICE, Kit, pixels
 
+pytestmark = pytest.mark.integration
+
 REVERTS, HEAVY, REENTERS = 1, 2, 3
 
 

@@ -12,8 +12,12 @@ from deai.chain.ai_requests import AIParams, CallbackState, Policy, RequestKind
 from deai.chain.cids import cid_to_bytes
 from deai.chain.types import Verification
 from deai.cli.main import run
+from deai.node.onchain import verify_delivery
+from deai.store import GatewayServer
 
 from .conftest import Kit, digit_label, pixels
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -96,3 +100,24 @@ def test_watch_prints_what_happens(kit: Kit, data_dir: Path, capsys: pytest.Capt
     out = capsys.readouterr().out
     assert code == 0 and f"request {request.request_id} from {kit.probe.address}" in out
     assert f"request {request.request_id}: onAIResult ok" in out
+
+
+def test_verify_checks_the_delivery_against_the_committed_result(
+    kit: Kit, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    honest = kit.ask(pixels(5))
+    kit.answer(honest)
+    cheat = kit.ask(pixels(6))
+    kit.answer(cheat, wrong=True)  # delivers an answer its committed result does not give
+    server = GatewayServer(kit.store)
+    server.start()
+    try:
+        code, verdict = _cli(capsys, data_dir, "verify", str(honest.request_id), "--gateway", server.url)
+        assert code == 0 and verdict["ok"] is True
+        assert {c["name"] for c in verdict["checks"]} == {"committed", "output", "manifest"}
+        code, _ = _cli(capsys, data_dir, "verify", str(cheat.request_id), "--gateway", server.url)
+        assert code == 1
+        checks = verify_delivery(kit.ai, kit.m.market, cheat.request_id, kit.store, [server.url])
+        assert [c.name for c in checks if not c.ok] == ["output"]
+    finally:
+        server.stop()

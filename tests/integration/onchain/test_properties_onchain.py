@@ -51,6 +51,8 @@ from deai.units import tokens
 
 from .conftest import Kit, pixels
 
+pytestmark = pytest.mark.integration
+
 MANIFEST = cid("manifest")
 PRICES = (tokens(1), tokens(2))
 MAX_PRICES = (tokens(2), tokens(3), tokens(5))
@@ -311,6 +313,6 @@ def test_the_coordinator_conserves_funds_whatever_happens(kit: Kit) -> None:
     CoordinatorMachine.kit = kit
     run_state_machine_as_test(
         CoordinatorMachine,
-        settings=settings(max_examples=6, stateful_step_count=12, deadline=None,
+        settings=settings(max_examples=5, stateful_step_count=10, deadline=None,
                           suppress_health_check=list(HealthCheck)),
     )

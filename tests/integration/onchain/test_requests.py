@@ -28,6 +28,8 @@ from deai.testing.market import cid
 
 from .conftest import MAX_PRICE, PRICE, Kit, digit_label, pixels
 
+pytestmark = pytest.mark.integration
+
 SPEC_CASES = [
     (AIParams(RequestKind.CLASSIFY), Verification()),
     (AIParams(RequestKind.CLASSIFY), Verification.sampled(1)),
