@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -63,8 +64,20 @@ def deployment(anvil: AnvilProcess, w3: Web3) -> Deployment:
     return deployed
 
 
+def align_clock(w3: Web3) -> None:
+    """Make the next block's time the wall clock again (or just after the latest block).
+
+    Tests move the chain's clock (``evm_increaseTime``) and reverting a snapshot does not
+    always bring anvil's clock offset back; code that judges windows by
+    ``max(chain time, wall time)`` then sees a skewed world in the next test.
+    """
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    w3.provider.make_request("evm_setTime", [max(int(time.time()), latest + 1)])  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def chain(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Chain]:
+    align_clock(w3)
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     try:
         yield Chain(w3, deployment, accounts)
