@@ -32,6 +32,9 @@ class AppServer:
         except OSError as exc:
             self._sock.close()
             raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        # Listening now (not when uvicorn's thread gets there) queues early connections
+        # instead of refusing them.
+        self._sock.listen(128)
         self.host, self.port = self._sock.getsockname()[:2]
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)

@@ -210,11 +210,12 @@ def serve(
 
     store = _store(ctx)
     server = GatewayServer(store, host, port)  # binds now: a taken port fails with a clear error
-    # plain echo, not rich: the URL line must not be wrapped (scripts read it)
-    typer.echo(f"serving {server.url}/ipfs/ from {store.root} (Ctrl-C to stop)")
     # uvicorn runs in a thread and cannot see signals: stop it from here on SIGTERM too
     previous = signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     server.start()
+    # plain echo, not rich: the URL line must not be wrapped (scripts read it); printed
+    # once the server answers, so a script may connect as soon as it reads it
+    typer.echo(f"serving {server.url}/ipfs/ from {store.root} (Ctrl-C to stop)")
     try:
         server.wait()
     except KeyboardInterrupt:
