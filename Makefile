@@ -14,7 +14,7 @@ test: setup
 	$(VENV)/bin/pytest -q
 
 check: setup
-	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff check src tests bench scripts examples
 	$(VENV)/bin/mypy src
 
 bench: setup
