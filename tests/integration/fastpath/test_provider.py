@@ -279,3 +279,24 @@ def test_the_client_sdk_opens_a_channel_and_pays_through_it(fast_env: FastEnv) -
         assert http.post(session.url + "/v1/embeddings", json={"model": EMBED, "input": ["x"]}).status_code == 200
     assert session.confirmed == EMBED_PRICE
     assert [r.sequence for r, _ in client.fast_path().wallet.receipts()]
+
+
+def test_a_client_that_gives_up_waiting_is_not_charged(fast_env: FastEnv) -> None:
+    """A gateway that times out goes elsewhere: the answer it never read costs nothing."""
+    env, service = fast_env, fast_env.provider.service
+    fast = env.client()
+    session = _open(env, fast)
+    body = json.dumps({"model": TEXT, "prompt": "class", "max_tokens": 120}).encode()
+    voucher = session.pay(GENERATE_PRICE)
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(env.provider.url + "/v1/completions", content=body, timeout=0.02,
+                   headers={VOUCHER_HEADER: voucher.encode(), "content-type": "application/json"})
+    session.failed()
+    deadline = time.monotonic() + 10
+    while service.ledger.in_flight(session.channel_id):  # the provider finishes, sees the hang-up
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert service.ledger.served(session.channel_id)[0] == 0
+    with session.http_client(timeout=60.0) as http:  # the same voucher buys the next answer
+        again = http.post(env.provider.url + "/v1/completions", json={"model": TEXT, "prompt": "x", "max_tokens": 2})
+    assert again.status_code == 200 and session.confirmed == GENERATE_PRICE

@@ -15,7 +15,9 @@ and a refused voucher changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -27,7 +29,7 @@ from deai.errors import DeaiError, InputError, ModelError, SpecError, VoucherErr
 from deai.market.vouchers import VOUCHER_HEADER, SignedVoucher
 from deai.node.fastpath import openai_api as oa
 from deai.node.fastpath.ledger import Charge
-from deai.node.fastpath.receipts import RECEIPT_HEADER, SSE_RECEIPT_PREFIX
+from deai.node.fastpath.receipts import RECEIPT_HEADER, SSE_RECEIPT_PREFIX, SignedReceipt
 from deai.node.fastpath.service import FastPathService, Prepared
 
 PROVIDER_HEADER = "X-Deai-Provider"
@@ -97,23 +99,40 @@ def fastpath_router(service: FastPathService) -> APIRouter:
         return await run(prepared, request, body, charge)
 
     async def answer(prepared: Prepared, request: Request, body: bytes, charge: Charge) -> Response:
-        try:
+        # One thread hop does the work and, unless the client has hung up meanwhile (a gateway
+        # that timed out and went elsewhere: it must not be charged), signs and stores the
+        # receipt: the event loop, shared by every connection, only parses and checks vouchers.
+        gone = threading.Event()
+
+        async def watch() -> None:
+            message = await request.receive()  # after the body: only a disconnect arrives here
+            if message["type"] == "http.disconnect":
+                gone.set()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+
+        def work() -> tuple[bytes, SignedReceipt | None]:
             if prepared.kind == "embed":
-                response = await run_in_threadpool(service.run_embeddings, prepared)
+                response = service.run_embeddings(prepared)
             else:
-                response = await run_in_threadpool(lambda: b"".join(service.generate(prepared)))
+                response = b"".join(service.generate(prepared))
+            if gone.is_set():
+                return response, None
+            return response, service.issue(charge, prepared, body, response)
+
+        try:
+            response, receipt = await run_in_threadpool(work)
         except DeaiError as exc:
             service.release(charge)
             return _error(exc, service, None, None, paid=True)
         except BaseException:
             service.release(charge)
             raise
-        if await request.is_disconnected():
-            # The client gave up (a gateway timed out and went elsewhere): it is not charged.
+        finally:
+            watcher.cancel()
+        if receipt is None:
             service.release(charge)
             return Response(status_code=499)
-        # Signing and the SQLite write run off the event loop, which every connection shares.
-        receipt = await run_in_threadpool(service.issue, charge, prepared, body, response)
         return Response(response, media_type="application/json",
                         headers={**headers, RECEIPT_HEADER: receipt.to_json()})
 

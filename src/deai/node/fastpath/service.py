@@ -21,6 +21,7 @@ request, spread over the tokens of a stream.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -65,6 +66,7 @@ log = logging.getLogger("deai.fastpath")
 
 FASTPATH_KINDS = ("embed", "generate")
 PRICE_UNITS = {"embed": "input text", "generate": "request"}
+SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,9 @@ class FastPathService:
 
     def start(self, *, warm: bool = True) -> FastPathService:
         """Read the channels from the chain, restore served vouchers, start the background thread."""
+        # The model runs in one thread at a time and needs the GIL between kernels; with the
+        # default 5 ms switch interval it waits behind the event loop and the chain followers.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.sync_channels()
         for voucher in self.store.served_vouchers():
             self._restore(voucher)
