@@ -20,9 +20,7 @@ request, spread over the tokens of a stream.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import sys
 import threading
 import time
@@ -208,9 +206,6 @@ class FastPathService:
         self.store.close()
 
     def _warm(self) -> None:
-        # Loading models must not slow the node's jobs: on Linux a thread has its own nice value.
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         for entry in {id(e): e for e in self.models.values()}.values():
             try:
                 self._loaded(entry)
