@@ -31,7 +31,7 @@ def _voucher(amount: int):  # type: ignore[no-untyped-def]
 def test_served_vouchers_are_charged_and_never_accepted_again() -> None:
     ledger = _ledger()
     charge = ledger.charge(_voucher(10), PRICE)
-    assert ledger.finish(charge) == 10
+    assert ledger.finish(charge)[0] == 10
     assert ledger.served(CHANNEL)[0] == 10
     with pytest.raises(VoucherError) as refused:
         ledger.charge(_voucher(10), PRICE)
@@ -46,7 +46,7 @@ def test_an_unserved_voucher_buys_one_answer_when_sent_again() -> None:
     ledger.release(charge)
     again = ledger.charge(_voucher(10), PRICE)
     assert again.replay
-    assert ledger.finish(again) == 10
+    assert ledger.finish(again)[0] == 10
     with pytest.raises(VoucherError):
         ledger.charge(_voucher(10), PRICE)
 
@@ -54,7 +54,7 @@ def test_an_unserved_voucher_buys_one_answer_when_sent_again() -> None:
 def test_a_later_voucher_pays_for_an_earlier_one_that_failed() -> None:
     ledger = _ledger()
     ledger.release(ledger.charge(_voucher(10), PRICE))
-    assert ledger.finish(ledger.charge(_voucher(20), PRICE)) == 20  # receipts cover all the client paid
+    assert ledger.finish(ledger.charge(_voucher(20), PRICE))[0] == 20  # receipts cover all the client paid
 
 
 @pytest.mark.parametrize(("amount", "reason"), [(5, "underpaid"), (101, "over_deposit")])
@@ -71,4 +71,18 @@ def test_restored_served_vouchers_keep_amounts_going_up_after_a_restart() -> Non
     ledger.restore(_voucher(30))
     with pytest.raises(VoucherError):
         ledger.charge(_voucher(30), PRICE)
-    assert ledger.finish(ledger.charge(_voucher(40), PRICE)) == 10
+    assert ledger.finish(ledger.charge(_voucher(40), PRICE))[0] == 10
+
+
+def test_a_receipt_that_cannot_be_stored_leaves_nothing_served() -> None:
+    ledger = _ledger()
+    charge = ledger.charge(_voucher(10), PRICE)
+
+    def broken(paid: int) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        ledger.finish(charge, broken)
+    assert ledger.served(CHANNEL) == (0, None)
+    ledger.release(charge)
+    assert ledger.charge(_voucher(10), PRICE).replay

@@ -19,11 +19,15 @@ per channel, the cumulative amount **served** (answered with a receipt) and the 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from deai.errors import VoucherError
 from deai.market.vouchers import ChannelTerms, SignedVoucher, VoucherVerifier
 from deai.units import ChannelId, TokenAmount
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -116,16 +120,22 @@ class PaymentLedger:
                         f"{accepted + price} (or send again the last voucher whose request failed)")
         return exc
 
-    def finish(self, charge: Charge) -> TokenAmount:
-        """The request was answered: mark the voucher served; returns what it paid."""
+    def finish(self, charge: Charge, record: Callable[[TokenAmount], _T] | None = None) -> tuple[TokenAmount, _T | None]:
+        """The request was answered: mark the voucher served; returns what it paid.
+
+        ``record(paid)`` (the receipt's signing and storage) runs first, under the ledger's
+        lock: if it raises, nothing is marked served, so the served amount never runs ahead
+        of the stored receipts, and two answers on one channel never count the same amount.
+        """
         amount = int(charge.cumulative_amount)
         with self._lock:
             book = self._book(bytes(charge.channel_id))
+            paid = TokenAmount(max(0, amount - book.amount))
+            result = record(paid) if record is not None else None
             book.in_flight.discard(amount)
-            paid = max(0, amount - book.amount)
             if amount > book.amount:
                 book.amount, book.voucher = amount, charge.voucher
-        return TokenAmount(paid)
+        return paid, result
 
     def release(self, charge: Charge) -> None:
         """The request failed before an answer: nothing is charged; the voucher may come again."""

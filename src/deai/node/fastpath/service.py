@@ -446,10 +446,13 @@ class FastPathService:
 
     def issue(self, charge: Charge, prepared: Prepared, request: bytes, response: bytes) -> SignedReceipt:
         """The request was answered: charge it and sign, store and return its receipt."""
-        paid = self.ledger.finish(charge)
         issued = int(time.time())
 
-        def make(sequence: int) -> Receipt:
+        def store(paid: TokenAmount) -> SignedReceipt:
+            return self.store.issue(lambda sequence: make(sequence, paid), self.signer.sign, charge.voucher,
+                                    request, response)
+
+        def make(sequence: int, paid: TokenAmount) -> Receipt:
             return Receipt(
                 provider=self.address, channel_id=ChannelId(bytes(charge.channel_id)), sequence=sequence,
                 request_hash=body_hash(request), response_hash=body_hash(response),
@@ -457,7 +460,8 @@ class FastPathService:
                 issued_at=issued,
             )
 
-        receipt = self.store.issue(make, self.signer.sign, charge.voucher, request, response)
+        paid, receipt = self.ledger.finish(charge, store)
+        assert receipt is not None
         self.stats.requests += 1
         self.stats.earned += int(paid)
         return receipt
