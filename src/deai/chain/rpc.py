@@ -7,6 +7,7 @@ own reason, and nothing was changed on chain.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -60,7 +61,6 @@ def send(
             tx["data"] = data
             if to is not None:
                 tx["to"] = to_checksum_address(to)
-        tx["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
         # Estimate against the pending block: its timestamp is "now", which is what a
         # time-windowed call (assign after the bid window, finalize after the challenge
         # window) is judged by when it is mined; the latest block may be seconds old.
@@ -73,15 +73,28 @@ def send(
         raise ContractRevert(revert_reason(exc), function=label) from None
     except Web3RPCError as exc:
         _raise_rpc(exc, label)
-    signed = account.sign_transaction(tx)  # type: ignore[arg-type]
-    try:
-        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    except Web3RPCError as exc:
-        _raise_rpc(exc, label)
+    # Threads of one node send with the same key (job path, fast path, anchoring): the
+    # nonce is taken and the transaction handed to the node under one lock per sender.
+    with _sender_lock(account.address):
+        try:
+            tx["nonce"] = w3.eth.get_transaction_count(account.address, "pending")
+            signed = account.sign_transaction(tx)  # type: ignore[arg-type]
+            tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Web3RPCError as exc:
+            _raise_rpc(exc, label)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
     if receipt["status"] != 1:
         raise ContractRevert("transaction failed on chain", function=label)
     return receipt
+
+
+_SENDER_LOCKS: dict[str, threading.Lock] = {}
+_SENDER_LOCKS_GUARD = threading.Lock()
+
+
+def _sender_lock(address: str) -> threading.Lock:
+    with _SENDER_LOCKS_GUARD:
+        return _SENDER_LOCKS.setdefault(address.lower(), threading.Lock())
 
 
 def _raise_rpc(exc: Web3RPCError, label: str) -> Any:
