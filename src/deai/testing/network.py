@@ -53,6 +53,49 @@ class ValidatorSpec:
     cheat: str | None = None
 
 
+def _spawn_node(cmd: list[str], deployment_file: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start one ``deai`` node process reading ``deployment_file``, logging to ``log_path``."""
+    env = {**os.environ, "DEAI_DEPLOYMENT_PATH": str(deployment_file), "PYTHONUNBUFFERED": "1"}
+    env.pop("DEAI_DATA_DIR", None)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+
+
+def _wait_ready(
+    process: subprocess.Popen[bytes] | None,
+    log_path: Path,
+    name: str,
+    timeout: float,
+    *,
+    offset: int = 0,
+) -> None:
+    """Wait until the node prints its " ready at " line (after ``offset`` bytes of its log)."""
+    deadline = time.monotonic() + timeout
+    assert process is not None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise NodeError(f"{name} exited with code {process.returncode}", hint=f"see {log_path}")
+        if b" ready at " in log_path.read_bytes()[offset:]:
+            return
+        time.sleep(0.1)
+    raise NodeError(f"{name} was not ready in {timeout:.0f} s", hint=f"see {log_path}")
+
+
+def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if the process lingers."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+
+
 SpecT = TypeVar("SpecT", "ProviderSpec", "ValidatorSpec")
 
 
@@ -110,7 +153,12 @@ class LocalNetwork:
         self.start_providers(timeout=timeout)
         try:
             for validator in self.validating:
-                self._wait_log(validator.process, validator.log_path, f"validator {validator.spec.role}", timeout)
+                _wait_ready(
+                    validator.process,
+                    validator.log_path,
+                    f"validator {validator.spec.role}",
+                    timeout,
+                )
         except BaseException:
             self.stop()
             raise
@@ -131,16 +179,18 @@ class LocalNetwork:
             for spec in self.providers:
                 self.running.append(self._spawn(spec))
             for provider in self.running:
-                self._wait_ready(provider, timeout)
+                _wait_ready(
+                    provider.process, provider.log_path, f"provider {provider.spec.role}", timeout
+                )
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
         for provider in self.running:
-            self._terminate(provider)
+            _terminate(provider.process)
         for validator in self.validating:
-            self._terminate(validator)
+            _terminate(validator.process)
         if self.devnet.running() is not None:
             self.devnet.down()
 
@@ -181,38 +231,8 @@ class LocalNetwork:
             cmd += ["--model", str(model)]
         if spec.cheat is not None:
             cmd += ["--cheat", spec.cheat]
-        env = {
-            **os.environ,
-            "DEAI_DEPLOYMENT_PATH": str(self.config.deployment_file),
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("DEAI_DATA_DIR", None)
-        with provider.log_path.open("ab") as log:
-            provider.process = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+        provider.process = _spawn_node(cmd, self.config.deployment_file, provider.log_path)
         return provider
-
-    def _wait_ready(self, provider: ProviderProcess, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        assert provider.process is not None
-        while time.monotonic() < deadline:
-            if provider.process.poll() is not None:
-                raise NodeError(
-                    f"provider {provider.spec.role} exited with code {provider.process.returncode}",
-                    hint=f"see {provider.log_path}",
-                )
-            if b" ready at " in provider.log_path.read_bytes():
-                return
-            time.sleep(0.1)
-        raise NodeError(
-            f"provider {provider.spec.role} was not ready in {timeout:.0f} s",
-            hint=f"see {provider.log_path}",
-        )
 
     def kill(self, index: int) -> None:
         """SIGKILL a provider, as a crash would."""
@@ -226,26 +246,15 @@ class LocalNetwork:
     ) -> ProviderProcess:
         """Start a killed provider again on the same data directory and port (``spec``: another one)."""
         old = self.running[index]
-        self._terminate(old)
+        _terminate(old.process)
         # A ready line from the previous life must not count: start a fresh log section.
         with old.log_path.open("ab") as log:
             log.write(b"\n--- restart ---\n")
         offset = old.log_path.stat().st_size
         new = self._spawn(spec or old.spec, data_dir=old.data_dir, port=old.port)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert new.process is not None
-            if new.process.poll() is not None:
-                raise NodeError(
-                    f"restarted provider {old.spec.role} exited", hint=f"see {new.log_path}"
-                )
-            if b" ready at " in new.log_path.read_bytes()[offset:]:
-                break
-            time.sleep(0.1)
-        else:
-            raise NodeError(
-                f"restarted provider {old.spec.role} was not ready", hint=f"see {new.log_path}"
-            )
+        _wait_ready(
+            new.process, new.log_path, f"restarted provider {old.spec.role}", timeout, offset=offset
+        )
         self.running[index] = new
         return new
 
@@ -256,8 +265,19 @@ class LocalNetwork:
         data_dir.mkdir(parents=True, exist_ok=True)
         validator = ValidatorProcess(spec, data_dir, free_port(), data_dir / "validator.log")
         cmd = [
-            sys.executable, "-m", "deai.cli", "--data-dir", str(data_dir), "validator", "start",
-            "--devnet-role", spec.role, "--port", str(validator.port), "--epoch-s", str(spec.epoch_s),
+            sys.executable,
+            "-m",
+            "deai.cli",
+            "--data-dir",
+            str(data_dir),
+            "validator",
+            "start",
+            "--devnet-role",
+            spec.role,
+            "--port",
+            str(validator.port),
+            "--epoch-s",
+            str(spec.epoch_s),
         ]
         for model in spec.models:
             cmd += ["--model", str(model)]
@@ -267,40 +287,8 @@ class LocalNetwork:
             cmd += ["--audit-rate", str(spec.audit_rate)]
         if spec.cheat is not None:
             cmd += ["--cheat", spec.cheat]
-        env = {**os.environ, "DEAI_DEPLOYMENT_PATH": str(self.config.deployment_file), "PYTHONUNBUFFERED": "1"}
-        env.pop("DEAI_DATA_DIR", None)
-        with validator.log_path.open("ab") as log:
-            validator.process = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-            )
+        validator.process = _spawn_node(cmd, self.config.deployment_file, validator.log_path)
         return validator
-
-    @staticmethod
-    def _wait_log(
-        process: subprocess.Popen[bytes] | None, log_path: Path, name: str, timeout: float
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        assert process is not None
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise NodeError(f"{name} exited with code {process.returncode}", hint=f"see {log_path}")
-            if b" ready at " in log_path.read_bytes():
-                return
-            time.sleep(0.1)
-        raise NodeError(f"{name} was not ready in {timeout:.0f} s", hint=f"see {log_path}")
-
-    @staticmethod
-    def _terminate(provider: NodeProcess[ProviderSpec] | NodeProcess[ValidatorSpec]) -> None:
-        process = provider.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
 
 
 # --- a gateway process (the fast path's e2e tests and benchmark) ------------------------------
@@ -321,16 +309,7 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
+        _terminate(self.process)
 
     def __enter__(self) -> GatewayProcess:
         return self
@@ -340,28 +319,42 @@ class GatewayProcess:
 
 
 def start_gateway(
-    net: LocalNetwork, role: str, *, lanes: int = 2, deposit: float = 1.0, timeout_s: float = 30.0,
-    data_dir: Path | None = None, wait_s: float = 60.0,
+    net: LocalNetwork,
+    role: str,
+    *,
+    lanes: int = 2,
+    deposit: float = 1.0,
+    timeout_s: float = 30.0,
+    data_dir: Path | None = None,
+    wait_s: float = 60.0,
 ) -> GatewayProcess:
     """Start a gateway for ``net``'s providers (found in the Registry) and wait until it is ready."""
     data_dir = data_dir or net.root / f"gateway-{role}"
     data_dir.mkdir(parents=True, exist_ok=True)
     gateway = GatewayProcess(role, data_dir, free_port(), data_dir / "gateway.log")
-    cmd = [sys.executable, "-m", "deai.cli", "--data-dir", str(data_dir), "gateway", "start",
-           "--devnet-role", role, "--port", str(gateway.port), "--lanes", str(lanes),
-           "--deposit", str(deposit), "--timeout", str(timeout_s)]
-    env = {**os.environ, "DEAI_DEPLOYMENT_PATH": str(net.config.deployment_file), "PYTHONUNBUFFERED": "1"}
-    env.pop("DEAI_DATA_DIR", None)
-    with gateway.log_path.open("ab") as log:
-        gateway.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if gateway.process.poll() is not None:
-            raise NodeError(f"the gateway exited with code {gateway.process.returncode}",
-                            hint=f"see {gateway.log_path}")
-        if b" ready at " in gateway.log_path.read_bytes():
-            return gateway
-        time.sleep(0.1)
-    gateway.stop()
-    raise NodeError(f"the gateway was not ready in {wait_s:.0f} s", hint=f"see {gateway.log_path}")
+    cmd = [
+        sys.executable,
+        "-m",
+        "deai.cli",
+        "--data-dir",
+        str(data_dir),
+        "gateway",
+        "start",
+        "--devnet-role",
+        role,
+        "--port",
+        str(gateway.port),
+        "--lanes",
+        str(lanes),
+        "--deposit",
+        str(deposit),
+        "--timeout",
+        str(timeout_s),
+    ]
+    gateway.process = _spawn_node(cmd, net.config.deployment_file, gateway.log_path)
+    try:
+        _wait_ready(gateway.process, gateway.log_path, "the gateway", wait_s)
+    except NodeError:
+        gateway.stop()
+        raise
+    return gateway
