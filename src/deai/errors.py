@@ -44,7 +44,8 @@ writes, or undoes what it wrote.
     │   └── CredentialError          a C2PA credential cannot be made, embedded or read
     ├── VerificationError
     │   ├── EvidenceError            a challenge's evidence is malformed or does not fit the job
-    │   └── CommitmentError          an activation commitment is malformed or of an unknown scheme
+    │   ├── CommitmentError          an activation commitment is malformed or of an unknown scheme
+    │   └── ReceiptFault             a provider did not serve, or served inconsistent data for, an anchored receipt
     ├── NodeError
     │   ├── NodeStateError           an out-of-order change to a node's job records
     │   ├── JobTimedOut              a workload ran past its time budget and was killed
@@ -274,6 +275,20 @@ class EvidenceError(VerificationError):
 
 class CommitmentError(VerificationError):
     default_hint = "the commitment is the provider's; a malformed one counts against its result"
+
+
+class ReceiptFault(VerificationError):
+    """A provider failed a validator asking about one of its anchored receipts.
+
+    ``permanent``: what it served contradicts its own signature or anchor (asking again will
+    not help); otherwise it did not answer (down, or not serving) and may be asked again.
+    """
+
+    default_hint = "a provider serves every anchored receipt, its proof and its exchange until the challenge window ends"
+
+    def __init__(self, message: str, *, hint: str | None = None, permanent: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.permanent = permanent
 
 
 # --- nodes ---------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def start(
     ] = 0.0,
     cheat: Annotated[
         str | None,
-        typer.Option(help="Tests only: cheat as lazy, partial:Q, swap or collude (validators catch it)."),
+        typer.Option(help="Tests only: cheat as lazy, partial:Q, swap, collude or fastpath-lazy (validators catch it)."),
     ] = None,
 ) -> None:
     """Stake, register and serve: bid on matching jobs, run them, commit results, get paid."""

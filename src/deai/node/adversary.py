@@ -14,7 +14,11 @@ result itself. The modes:
   asked for; for rescored generations it commits the activations of the model it ran,
   which are all it has;
 - ``collude`` — lazy, but the noise is seeded by the spec, so two providers in this mode
-  commit the same wrong result for the same job: a colluding redundant pair.
+  commit the same wrong result for the same job: a colluding redundant pair;
+- ``fastpath-lazy`` — honest on jobs; on the fast path it answers embedding requests with
+  unit-norm noise of the right shape instead of running the model, and is still paid and
+  receipted (``lazy_embeddings``, hooked into ``FastPathService.run_embeddings``): what
+  validators sampling anchored receipts must catch.
 
 The honest path is untouched: ``ProviderSettings.cheat`` is None unless a test sets it.
 """
@@ -29,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 from deai.errors import ConfigError
-from deai.node.jobs import JobOutcome, executor_for, result_document
+from deai.node.jobs import JobOutcome, executor_for, result_document, run_job
 from deai.runtime.execute import Executor, OutputRef, WorkloadResult, result_hash
 from deai.runtime.spec import INFERENCE_KINDS, WorkloadSpec
 from deai.runtime.tasks import (
@@ -45,7 +49,9 @@ from deai.runtime.tasks import (
 from deai.store import LocalStore
 from deai.verify.commitment import with_commitment
 
-MODES = ("lazy", "partial", "swap", "collude")
+MODES = ("lazy", "partial", "swap", "collude", "fastpath-lazy")
+FASTPATH_MODES = ("fastpath-lazy",)
+"""Modes that cheat on the fast path only: their job path is honest ``run_job``."""
 
 
 def parse_cheat(text: str) -> tuple[str, float]:
@@ -171,5 +177,23 @@ def swapped_result(executor: Executor, spec: WorkloadSpec, served: tuple[str, ..
 
 def cheating(cheat: str, served: tuple[str, ...]) -> tuple[Callable[..., JobOutcome], tuple[object, ...]]:
     """The worker function and extra arguments a provider with ``--cheat`` runs instead of run_job."""
-    parse_cheat(cheat)  # a bad mode fails here, in the node, not in a worker
+    mode, _ = parse_cheat(cheat)  # a bad mode fails here, in the node, not in a worker
+    if mode in FASTPATH_MODES:
+        return run_job, ()
     return run_job_cheating, (cheat, served)
+
+
+def fastpath_cheat(cheat: str | None) -> str | None:
+    """The fast-path cheat of a provider's ``--cheat`` mode (None: its fast path is honest)."""
+    if cheat is None:
+        return None
+    mode, _ = parse_cheat(cheat)
+    return mode if mode in FASTPATH_MODES else None
+
+
+def lazy_embeddings(count: int, dim: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """What a ``fastpath-lazy`` provider returns for ``count`` texts: unit-norm noise, no model run."""
+    rng = rng or np.random.default_rng()
+    vectors = rng.normal(0, 1, (count, dim)).astype(np.float32)
+    normalised: np.ndarray = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return normalised

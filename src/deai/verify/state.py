@@ -79,16 +79,76 @@ class VoteRecord:
     updated_at: float = 0.0
 
 
+class ReceiptStage(StrEnum):
+    """One sampled fast-path receipt, as this validator checks it (``deai.verify.receipts``)."""
+
+    QUEUED = "queued"  # selected from an anchored batch: to be fetched and re-run
+    CHECKED = "checked"  # re-run: the response matched (or a mismatch not challenged)
+    UNVERIFIABLE = "unverifiable"  # cannot be re-run faithfully here (detail says why)
+    FAULT = "fault"  # the provider did not serve it, or served data its signature contradicts
+    CHALLENGING = "challenging"  # a wrong response: challenge transaction about to be sent
+    CHALLENGED = "challenged"  # our challenge is on chain
+    MISSED = "missed"  # the challenge window closed before the check ended
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """One sampled leaf of a provider's anchored receipt batch."""
+
+    key: str
+    """``provider:anchor sequence:leaf index`` (lowercase provider)."""
+    stage: ReceiptStage = ReceiptStage.QUEUED
+    provider: str = ""
+    anchor_sequence: int = 0
+    leaf_index: int = 0
+    anchor_block: int = 0
+    uri: str = ""
+    beacon: str = ""
+    ticket: str = ""
+    receipt_sequence: int = 0
+    digest: str = ""
+    issued_at: int = 0
+    verdict: str = ""
+    """"", "match", "mismatch", "unverifiable" or "fault"."""
+    method: str = ""
+    detail: str = ""
+    cpu_s: float = 0.0
+    evidence_cid: str = ""
+    challenge_tx: str = ""
+    final_status: int = 0
+    attempts: int = 0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReceiptVote:
+    """A receipt dispute this validator sits on the committee of (keyed by the receipt's digest)."""
+
+    digest: str
+    stage: VoteStage = VoteStage.PENDING
+    provider: str = ""
+    challenger: str = ""
+    evidence_cid: str = ""
+    vote_end: int = 0
+    fraud: int = 0
+    detail: str = ""
+    tx: str = ""
+    attempts: int = 0
+    updated_at: float = 0.0
+
+
 _JOB_COLUMNS = [f.name for f in fields(JobCheck)]
 _VOTE_COLUMNS = [f.name for f in fields(VoteRecord)]
+_RECEIPT_COLUMNS = [f.name for f in fields(ReceiptCheck)]
+_RECEIPT_VOTE_COLUMNS = [f.name for f in fields(ReceiptVote)]
 _TYPES = {"int": "INTEGER", "float": "REAL"}  # annotations are strings here (PEP 563)
 
 
-def _table(name: str, cls: type[Any]) -> str:
+def _table(name: str, cls: type[Any], key: str = "job_id") -> str:
     columns = []
     for f in fields(cls):
         kind = _TYPES.get(str(f.type), "TEXT")
-        columns.append(f"{f.name} {kind} NOT NULL" + (" PRIMARY KEY" if f.name == "job_id" else ""))
+        columns.append(f"{f.name} {kind} NOT NULL" + (" PRIMARY KEY" if f.name == key else ""))
     return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(columns)});"
 
 
@@ -98,6 +158,10 @@ _SCHEMA = "\n".join([
     _table("votes", VoteRecord),
     "CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
     "CREATE TABLE IF NOT EXISTS posts (epoch INTEGER PRIMARY KEY, uri TEXT NOT NULL, tx TEXT NOT NULL);",
+    # fast-path receipts: sampled leaves and the receipt disputes this validator votes on
+    _table("receipt_checks", ReceiptCheck, "key"),
+    "CREATE INDEX IF NOT EXISTS receipt_checks_stage ON receipt_checks(stage);",
+    _table("receipt_votes", ReceiptVote, "digest"),
 ])
 
 
@@ -201,6 +265,63 @@ class ValidatorState:
             row = self._db.execute("SELECT MAX(epoch) FROM posts").fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    # --- fast-path receipts ----------------------------------------------------------------
+
+    def receipt_check(self, key: str) -> ReceiptCheck | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_RECEIPT_COLUMNS)} FROM receipt_checks WHERE key = ?",
+                                   (key,)).fetchone()
+        return _receipt_check(row) if row else None
+
+    def put_receipt_check(self, record: ReceiptCheck) -> ReceiptCheck:
+        record = replace(record, updated_at=time.time())
+        self._insert("receipt_checks", _RECEIPT_COLUMNS, record)
+        return record
+
+    def update_receipt_check(self, key: str, **changes: Any) -> ReceiptCheck:
+        current = self.receipt_check(key) or ReceiptCheck(key)
+        return self.put_receipt_check(replace(current, **changes))
+
+    def receipt_checks(self, stages: Iterable[ReceiptStage] | None = None) -> list[ReceiptCheck]:
+        rows = self._select("receipt_checks", _RECEIPT_COLUMNS, stages, "anchor_block, key")
+        return [_receipt_check(r) for r in rows]
+
+    def receipt_vote(self, digest: str) -> ReceiptVote | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_RECEIPT_VOTE_COLUMNS)} FROM receipt_votes WHERE digest = ?",
+                                   (digest,)).fetchone()
+        return _receipt_vote(row) if row else None
+
+    def put_receipt_vote(self, record: ReceiptVote) -> ReceiptVote:
+        record = replace(record, updated_at=time.time())
+        self._insert("receipt_votes", _RECEIPT_VOTE_COLUMNS, record)
+        return record
+
+    def update_receipt_vote(self, digest: str, **changes: Any) -> ReceiptVote:
+        current = self.receipt_vote(digest) or ReceiptVote(digest)
+        return self.put_receipt_vote(replace(current, **changes))
+
+    def receipt_votes(self, stages: Iterable[VoteStage] | None = None) -> list[ReceiptVote]:
+        rows = self._select("receipt_votes", _RECEIPT_VOTE_COLUMNS, stages, "vote_end, digest")
+        return [_receipt_vote(r) for r in rows]
+
+    def _insert(self, table: str, columns: list[str], record: Any) -> None:
+        values = [v.value if isinstance(v, StrEnum) else v for v in (getattr(record, c) for c in columns)]
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                values,
+            )
+
+    def _select(self, table: str, columns: list[str], stages: Iterable[StrEnum] | None, order: str) -> list[Any]:
+        query = f"SELECT {', '.join(columns)} FROM {table}"
+        params: list[str] = []
+        if stages is not None:
+            params = [s.value for s in stages]
+            query += f" WHERE stage IN ({', '.join('?' * len(params))})"
+        with self._lock:
+            return list(self._db.execute(query + f" ORDER BY {order}", params).fetchall())
+
     def tallies(self) -> dict[str, tuple[int, int]]:
         """Provider → (results verified, results found wrong) from this validator's own checks."""
         with self._lock:
@@ -221,3 +342,14 @@ def _vote(row: tuple[Any, ...]) -> VoteRecord:
     data = dict(zip(_VOTE_COLUMNS, row, strict=True))
     data["stage"] = VoteStage(data["stage"])
     return VoteRecord(**data)
+
+def _receipt_check(row: tuple[Any, ...]) -> ReceiptCheck:
+    data = dict(zip(_RECEIPT_COLUMNS, row, strict=True))
+    data["stage"] = ReceiptStage(data["stage"])
+    return ReceiptCheck(**data)
+
+
+def _receipt_vote(row: tuple[Any, ...]) -> ReceiptVote:
+    data = dict(zip(_RECEIPT_VOTE_COLUMNS, row, strict=True))
+    data["stage"] = VoteStage(data["stage"])
+    return ReceiptVote(**data)

@@ -84,6 +84,8 @@ class FastPathSettings:
     redeem_interval_s: float = 300.0
     delay_s: float = 0.0
     keep_bodies: bool = True
+    cheat: str | None = None
+    """Tests only: a fast-path adversary mode (``deai.node.adversary.FASTPATH_MODES``); None is honest."""
 
 
 @dataclass
@@ -176,7 +178,7 @@ class FastPathService:
             w3=node.w3, deployment=node.deployment, account=node.account, blocks=node.store,
             data_dir=node.config.data_dir, model_cids=node.models, prices=node.settings.prices,
             anchor_lock=node.anchor_lock, cache_dir=node.cache_dir,
-            settings=FastPathSettings(delay_s=node.settings.delay_s),
+            settings=FastPathSettings(delay_s=node.settings.delay_s, cheat=_fastpath_cheat(node.settings.cheat)),
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -391,7 +393,11 @@ class FastPathService:
     def run_embeddings(self, prepared: Prepared) -> bytes:
         loaded = self._loaded(prepared.model)
         embed = getattr(loaded, "embed", None)
-        if callable(embed):
+        if self.settings.cheat is not None:  # the adversary of the tests: noise, no model run
+            from deai.node.adversary import lazy_embeddings
+
+            vectors = lazy_embeddings(len(prepared.texts), int(loaded.manifest.extra.get("dim", 384)))
+        elif callable(embed):
             vectors = np.asarray(embed(list(prepared.texts)), dtype=np.float32)
         else:
             output = loaded.run(EmbedRequest(texts=prepared.texts))
@@ -532,3 +538,11 @@ class FastPathService:
                 log.info("closed channel 0x%s on the client's request: %d paid", channel.hex(), paid)
             except ContractRevert as exc:
                 log.info("channel 0x%s not closed: %s", channel.hex(), exc.reason)
+
+
+def _fastpath_cheat(cheat: str | None) -> str | None:
+    if cheat is None:
+        return None
+    from deai.node.adversary import fastpath_cheat
+
+    return fastpath_cheat(cheat)
