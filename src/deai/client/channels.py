@@ -36,6 +36,7 @@ import json
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,10 @@ NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 """Socket option for HTTP clients on the fast path: httpx writes a request's headers and body
 in two sends, and with Nagle's algorithm on, the body waits for the server's delayed ACK
 (~40 ms on Linux) — twenty times the whole fast-path overhead."""
+
+
+MAX_RECEIPT_SKEW_S = 300
+"""How far a receipt's ``issuedAt`` may be from the client's clock (clocks drift; minutes do not)."""
 
 
 class VoucherSigner:
@@ -288,6 +293,11 @@ class ChannelSession:
                 problems.append("its request hash is not the request sent")
             if signed.receipt.response_hash != body_hash(response):
                 problems.append("its response hash is not the response received")
+            # A receipt can be challenged for a fixed time after its issuedAt: a provider that
+            # backdated it would shorten (or close) the window validators have to check it.
+            skew = int(signed.receipt.issued_at) - int(time.time())
+            if abs(skew) > MAX_RECEIPT_SKEW_S:
+                problems.append(f"it is dated {skew:+d} s from now (at most ±{MAX_RECEIPT_SKEW_S} s)")
             if problems:
                 raise SignatureError(f"receipt {signed.sequence} does not match: {'; '.join(problems)}",
                                      hint="keep the receipt and the response as evidence against the provider")

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from deai.client.channels import ChannelSession, FastPath
+from deai.errors import SignatureError
 from deai.identity.signing import Eip712Domain
 from deai.market.vouchers import VOUCHER_HEADER, SignedVoucher, sign_voucher
 from deai.node.fastpath.openai_api import decode_embeddings
@@ -300,3 +301,27 @@ def test_a_client_that_gives_up_waiting_is_not_charged(fast_env: FastEnv) -> Non
     with session.http_client(timeout=60.0) as http:  # the same voucher buys the next answer
         again = http.post(env.provider.url + "/v1/completions", json={"model": TEXT, "prompt": "x", "max_tokens": 2})
     assert again.status_code == 200 and session.confirmed == GENERATE_PRICE
+
+
+def test_a_receipt_dated_far_from_now_is_refused_by_the_client(fast_env: FastEnv) -> None:
+    # A receipt may be challenged for a fixed time after its issuedAt: a backdated one would
+    # shorten the validators' window, so the client refuses it (and keeps the voucher as spent).
+    from dataclasses import replace
+
+    from deai.client.channels import MAX_RECEIPT_SKEW_S
+    from deai.node.fastpath.receipts import body_hash
+
+    fast = FastPath(fast_env.accounts["client1"], fast_env.deployment, data_dir=fast_env.tmp / "skew-client")
+    session = _open(fast_env, fast)
+    body = _embed_body("dated")
+    voucher = session.pay(EMBED_PRICE)
+    answer = _post(fast_env, body, voucher)
+    assert answer.status_code == 200
+    honest = SignedReceipt.from_json(answer.headers[RECEIPT_HEADER])
+    assert body_hash(answer.content) == honest.receipt.response_hash
+    backdated = replace(honest.receipt, issued_at=honest.receipt.issued_at - MAX_RECEIPT_SKEW_S - 60)
+    forged = fast_env.provider.service.signer.sign(backdated)
+    with pytest.raises(SignatureError, match=r"dated -3[6-9][0-9] s from now"):
+        session.confirm(forged, request=body, response=answer.content)
+    assert session.pending is None and session.confirmed == EMBED_PRICE
+    assert fast.wallet.receipts() == []
