@@ -3,6 +3,10 @@
 An artifact is JSON with the ABI, the deploy bytecode, and where it came from: the
 generator, the compiler version and the source path and hash. A source change (or a new
 compiler) makes a new cache entry; an unchanged tree compiles nothing.
+
+A contract may import a Vyper module from its own folder (``from . import committee``):
+modules are the sources whose name starts in lower case; they are not contracts of their
+own, and the sources a contract imports are part of its hash.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -30,9 +35,27 @@ class Artifact:
     source_sha256: str
 
 
+_MODULE_IMPORT = re.compile(r"^from \. import (\w+)", re.MULTILINE)
+
+
 def contract_names() -> list[str]:
     root = resources.files(CONTRACTS_PACKAGE)
-    return sorted(p.name[:-3] for p in root.iterdir() if p.name.endswith(".vy"))
+    return sorted(p.name[:-3] for p in root.iterdir() if p.name.endswith(".vy") and p.name[0].isupper())
+
+
+def _imported_sources(source: str) -> str:
+    """The text of the sibling modules ``source`` imports (and theirs), for the cache key."""
+    root = resources.files(CONTRACTS_PACKAGE)
+    seen: dict[str, str] = {}
+    pending = _MODULE_IMPORT.findall(source)
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        path = root / f"{name}.vy"
+        seen[name] = path.read_text() if path.is_file() else ""
+        pending.extend(_MODULE_IMPORT.findall(seen[name]))
+    return "".join(f"\n{name}\n{seen[name]}" for name in sorted(seen))
 
 
 def _source(name: str) -> tuple[str, str]:
@@ -55,7 +78,7 @@ def compile_contract(name: str, cache_dir: Path | None = None) -> Artifact:
 
     source, path = _source(name)
     compiler = f"vyper {vyper.__version__}"
-    digest = hashlib.sha256(f"{compiler}\n{source}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{compiler}\n{source}{_imported_sources(source)}".encode()).hexdigest()
     cache = (cache_dir or default_cache_dir()) / f"{name}-{digest[:16]}.json"
     if cache.is_file():
         data = json.loads(cache.read_text())

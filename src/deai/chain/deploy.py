@@ -20,7 +20,12 @@ from web3 import Web3
 from web3.contract import Contract
 
 from deai.chain.compile import compile_contract
-from deai.chain.market_setup import MarketParams, deploy_market
+from deai.chain.market_setup import (
+    MarketParams,
+    ReceiptDisputeParams,
+    deploy_market,
+    deploy_receipt_disputes,
+)
 from deai.chain.rpc import deploy
 from deai.errors import ChainError
 
@@ -72,11 +77,13 @@ class Deployment:
 
 
 def deploy_protocol(
-    w3: Web3, deployer: LocalAccount, rpc_url: str, *, params: MarketParams | None = None
+    w3: Web3, deployer: LocalAccount, rpc_url: str, *, params: MarketParams | None = None,
+    receipt_params: ReceiptDisputeParams | None = None,
 ) -> Deployment:
     """Deploy all deai contracts from ``deployer`` and wire them together.
 
-    ``params`` sets the market's windows, stakes and fees (``MarketParams()`` by default).
+    ``params`` sets the market's windows, stakes and fees (``MarketParams()`` by default),
+    ``receipt_params`` those of the receipt challenges (``ReceiptDisputeParams()``).
     """
     token, receipt = deploy(w3, deployer, compile_contract("Token"), "deai devnet token", "DEAI")
     contracts = {"Token": token}
@@ -86,6 +93,8 @@ def deploy_protocol(
     # One hour for the provider to answer a client's close with its latest voucher.
     contracts["Channels"], _ = deploy(w3, deployer, compile_contract("Channels"), token, 3600)
     contracts["Anchors"], _ = deploy(w3, deployer, compile_contract("Anchors"))
+    # --- fast-path receipt challenges: validators dispute anchored receipts (a slasher) ---
+    contracts["ReceiptDisputes"] = deploy_receipt_disputes(w3, deployer, contracts, params=receipt_params)
     # --- AI-generated NFTs: proofs are provenance manifests anchored in Anchors ---
     contracts["AINFT"], _ = deploy(
         w3, deployer, compile_contract("AINFT"), contracts["Anchors"], contracts["Registry"]

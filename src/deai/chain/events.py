@@ -1,6 +1,6 @@
 """The market contracts' events as typed, frozen dataclasses, and the decoder that makes them.
 
-One dataclass per event of Token, Staking, Registry and JobMarket; field names are the
+One dataclass per event of Token, Staking, Registry, JobMarket and ReceiptDisputes; field names are the
 ABI names in snake_case, binary CIDs arrive as CID strings, reason and status codes as
 ``JobReason``/``JobStatus``. Every event also carries where it was logged (block,
 transaction, log index). ``EventDecoder`` turns raw logs (a receipt's, ``eth_getLogs``'s)
@@ -27,7 +27,14 @@ from web3.types import LogReceipt
 from deai.chain.cids import bytes_to_cid
 from deai.chain.compile import compile_contract
 from deai.chain.follow import ChainEvent
-from deai.chain.types import AssetKind, JobReason, JobStatus, VerificationMode
+from deai.chain.types import (
+    AssetKind,
+    JobReason,
+    JobStatus,
+    ReceiptDisputeStatus,
+    ReceiptReason,
+    VerificationMode,
+)
 from deai.units import Address, Cid, JobId, TokenAmount
 
 
@@ -283,6 +290,47 @@ class ReputationOracleSet(ChainLog):
     oracle: Address
 
 
+# --- ReceiptDisputes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptEvent(ChainLog):
+    """An event about one receipt's dispute; ``reason.sentence`` says what happened."""
+
+    contract: ClassVar[str] = "ReceiptDisputes"
+    digest: bytes
+    """The receipt's EIP-712 digest: the dispute id."""
+    reason: ReceiptReason
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptChallenged(ReceiptEvent):
+    provider: Address
+    challenger: Address
+    receipt_sequence: int
+    anchor_sequence: int
+    """The provider's Anchors batch the receipt was proven in."""
+    evidence_cid: Cid
+    committee: tuple[Address, ...]
+    vote_end: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptVoteCast(ReceiptEvent):
+    validator: Address
+    fraud: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptDisputeResolved(ReceiptEvent):
+    provider: Address
+    status: ReceiptDisputeStatus
+    slashed: TokenAmount
+    """Taken from the provider's stake (0 unless the response was found wrong)."""
+    bond_returned: TokenAmount
+    """Paid back to the challenger (0 when the committee upheld the receipt)."""
+
+
 EVENT_TYPES: dict[str, dict[str, type[ChainLog]]] = {
     "Token": {"Transfer": Transfer, "Approval": Approval},
     "Staking": {
@@ -301,6 +349,10 @@ EVENT_TYPES: dict[str, dict[str, type[ChainLog]]] = {
         "JobSettled": JobSettled, "Deposited": MarketDeposited, "Withdrawn": MarketWithdrawn,
         "FeesCollected": FeesCollected, "ReputationSet": ReputationSet,
         "ReputationOracleSet": ReputationOracleSet,
+    },
+    "ReceiptDisputes": {
+        "ReceiptChallenged": ReceiptChallenged, "ReceiptVoteCast": ReceiptVoteCast,
+        "ReceiptDisputeResolved": ReceiptDisputeResolved,
     },
 }
 """Contract name → ABI event name → dataclass."""

@@ -18,6 +18,7 @@ from deai.units import TokenAmount, tokens
 
 _STAKE_MINIMUM = tokens(100)
 _CHALLENGE_BOND = tokens(10)
+_MIN_RECEIPT_SLASH = tokens(5)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,22 @@ class MarketParams:
     vote_window: int = 300
     challenge_bond: TokenAmount = _CHALLENGE_BOND
     committee_size: int = 3
+
+
+@dataclass(frozen=True)
+class ReceiptDisputeParams:
+    """Deployment parameters of ``ReceiptDisputes``, the fast-path receipt challenges (devnet defaults)."""
+
+    challenge_window: int = 3_600
+    """Seconds after a receipt's ``issuedAt`` during which it may be challenged."""
+    vote_window: int = 300
+    challenge_bond: TokenAmount = _CHALLENGE_BOND
+    committee_size: int = 3
+    min_slash: TokenAmount = _MIN_RECEIPT_SLASH
+    """The least a provider loses for a wrong response, however cheap the request."""
+    sample_bps: int = 1_000
+    """The fraction p of receipts validators re-run, in basis points; the slash is
+    max(min_slash, price / p + 1), so that p · slash > price: faking a response does not pay."""
 
 
 def deploy_market(
@@ -73,3 +90,26 @@ def deploy_market(
     send(w3, deployer, staking_contract.functions.addLocker(market))
     send(w3, deployer, staking_contract.functions.addLocker(registry))
     return {"Staking": staking, "Registry": registry, "JobMarket": market}
+
+
+def deploy_receipt_disputes(
+    w3: Web3,
+    deployer: LocalAccount,
+    contracts: dict[str, str],
+    *,
+    params: ReceiptDisputeParams | None = None,
+) -> str:
+    """Deploy ``ReceiptDisputes`` over the deployed Token, Staking, Registry and Anchors
+    (``contracts``: name → address) and make it a slasher of Staking (the deployer owns
+    Staking); its treasury (rounding dust of split bonds) is Staking's. Returns its address.
+    """
+    p = params or ReceiptDisputeParams()
+    staking = w3.eth.contract(address=contracts["Staking"], abi=compile_contract("Staking").abi)  # type: ignore[call-overload]
+    treasury = str(staking.functions.treasury().call())
+    disputes, _ = deploy(
+        w3, deployer, compile_contract("ReceiptDisputes"), contracts["Token"], contracts["Staking"],
+        contracts["Registry"], contracts["Anchors"], treasury, p.challenge_window, p.vote_window,
+        p.challenge_bond, p.committee_size, p.min_slash, p.sample_bps,
+    )
+    send(w3, deployer, staking.functions.addSlasher(disputes))
+    return disputes

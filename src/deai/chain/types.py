@@ -218,6 +218,56 @@ class Ballot(IntEnum):
     VALID = 3
 
 
+class ReceiptDisputeStatus(IntEnum):
+    """Where a fast-path receipt dispute is (``ReceiptDisputes`` head word, bits 176-183)."""
+
+    NONE = 0
+    OPEN = 1
+    """Challenged; the committee is voting."""
+    REJECTED = 2
+    """The committee found the response wrong: the provider was slashed."""
+    UPHELD = 3
+    """The receipt stands (a majority for it, or no majority)."""
+
+
+class ReceiptReason(IntEnum):
+    """The reason code each ``ReceiptDisputes`` event carries (``R_*`` in ReceiptDisputes.vy)."""
+
+    NONE = 0
+    CHALLENGED = 1
+    VOTE_CAST = 2
+    FRAUD_PROVEN = 3
+    RESPONSE_UPHELD = 4
+    NO_VERDICT = 5
+
+    @property
+    def sentence(self) -> str:
+        """What happened, in words a provider or validator can be shown."""
+        return _RECEIPT_REASON_TEXT[self]
+
+
+_RECEIPT_REASON_TEXT = {
+    ReceiptReason.NONE: "Nobody has challenged this receipt.",
+    ReceiptReason.CHALLENGED: (
+        "A validator challenged the receipt's response with its Merkle proof and evidence and "
+        "posted a bond; a committee of validators is voting."
+    ),
+    ReceiptReason.VOTE_CAST: "A committee member voted on the challenged receipt.",
+    ReceiptReason.FRAUD_PROVEN: (
+        "The validator committee found the receipt's response wrong; the provider's stake was "
+        "slashed (part of it to the challenger) and the challenger's bond returned."
+    ),
+    ReceiptReason.RESPONSE_UPHELD: (
+        "The validator committee upheld the receipt's response; the challenger's bond went to "
+        "the committee members who voted so."
+    ),
+    ReceiptReason.NO_VERDICT: (
+        "The validator committee reached no majority; the receipt stands and the challenger's "
+        "bond was returned."
+    ),
+}
+
+
 # --- structs -------------------------------------------------------------------------------
 
 
@@ -266,6 +316,31 @@ class Dispute:
     fraud_votes: int
     valid_votes: int
     committee: tuple[Address, ...]
+
+
+@dataclass(frozen=True)
+class ReceiptDispute:
+    """``ReceiptDisputes.getDispute`` with its ``ReceiptChallenged`` event: one receipt's dispute."""
+
+    digest: bytes
+    """The receipt's EIP-712 digest (its Merkle leaf): the dispute id."""
+    challenger: Address
+    provider: Address
+    status: ReceiptDisputeStatus
+    fraud_votes: int
+    valid_votes: int
+    committee: tuple[Address, ...]
+    vote_end: int
+    evidence_cid: str
+    """The challenger's evidence (receipt, proof, request and response bodies); "" if none."""
+    slash_amount: TokenAmount
+    """What a fraud verdict takes from the provider's stake (at most its stake)."""
+    receipt_sequence: int
+    anchor_sequence: int
+
+    @property
+    def exists(self) -> bool:
+        return self.status is not ReceiptDisputeStatus.NONE
 
 
 @dataclass(frozen=True)

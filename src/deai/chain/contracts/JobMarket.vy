@@ -41,9 +41,13 @@
      | pid (224-255). Amounts in a job are below 2**96, timestamps below 2**32.
      Only functions that call another contract's mutating function take the reentrancy
      lock; the others make only static calls and follow checks-effects-interactions.
+     The committee draw is the `committee` module's (committee.vy), shared with
+     ReceiptDisputes.
 """
 
 from ethereum.ercs import IERC20
+
+from . import committee
 
 
 interface IStaking:
@@ -53,8 +57,6 @@ interface IStaking:
 interface IRegistry:
     def providerStateOf(who: address) -> uint8: view
     def isActiveValidator(who: address) -> bool: view
-    def validatorCount() -> uint256: view
-    def validatorAt(index: uint256) -> address: view
 
 
 struct Job:
@@ -194,9 +196,7 @@ MODE_NONE: constant(uint256) = 4
 BPS: constant(uint256) = 10000
 NEUTRAL_REPUTATION: constant(uint256) = 10000
 MAX_REDUNDANCY: constant(uint256) = 16
-MAX_COMMITTEE: constant(uint256) = 7
-RANDOM_DRAWS: constant(uint256) = 2 * MAX_COMMITTEE
-MAX_SCAN: constant(uint256) = 64
+MAX_COMMITTEE: constant(uint256) = committee.MAX_COMMITTEE
 MAX_WINDOW: constant(uint256) = 30 * 86400
 MAX_JOB_DURATION: constant(uint256) = 365 * 86400
 PROVIDER_ACTIVE: constant(uint8) = 1
@@ -807,41 +807,6 @@ def collectFees(pids: DynArray[uint256, 256]) -> uint256:
 # --- disputes ----------------------------------------------------------------------------
 
 
-@internal
-@view
-def _eligible(candidate: address, excluded: DynArray[address, 3], members: DynArray[address, MAX_COMMITTEE]) -> bool:
-    if candidate in excluded or candidate in members:
-        return False
-    return staticcall registry.isActiveValidator(candidate)
-
-
-@internal
-@view
-def _draw(jobId: uint256, excluded: DynArray[address, 3]) -> DynArray[address, MAX_COMMITTEE]:
-    # Random draws (block.prevrandao) first; if the pool is small, a scan from a random
-    # start fills the remaining seats so a committee forms whenever validators exist.
-    count: uint256 = staticcall registry.validatorCount()
-    members: DynArray[address, MAX_COMMITTEE] = []
-    if count == 0:
-        return members
-    seed: bytes32 = keccak256(abi_encode(block.prevrandao, jobId, msg.sender))
-    for i: uint256 in range(RANDOM_DRAWS):
-        if len(members) == committeeSize or i == 2 * committeeSize:
-            break
-        index: uint256 = convert(keccak256(abi_encode(seed, i)), uint256) % count
-        candidate: address = staticcall registry.validatorAt(index)
-        if self._eligible(candidate, excluded, members):
-            members.append(candidate)
-    start: uint256 = convert(seed, uint256) % count
-    for j: uint256 in range(MAX_SCAN):
-        if len(members) == committeeSize or j == count:
-            break
-        candidate: address = staticcall registry.validatorAt((start + j) % count)
-        if self._eligible(candidate, excluded, members):
-            members.append(candidate)
-    return members
-
-
 @external
 @nonreentrant
 def challenge(jobId: uint256):
@@ -859,18 +824,21 @@ def challenge(jobId: uint256):
     client: address = convert(core & MASK160, address)
     assert msg.sender != provider, "market: a provider cannot challenge itself"
     assert staticcall registry.isActiveValidator(msg.sender), "market: not an active staked validator"
-    committee: DynArray[address, MAX_COMMITTEE] = self._draw(jobId, [msg.sender, provider, client])
-    assert len(committee) > 0, "market: no validators left to form a committee"
+    members: DynArray[address, MAX_COMMITTEE] = committee.draw(
+        committee.IValidatorSet(registry.address), keccak256(abi_encode(block.prevrandao, jobId, msg.sender)),
+        committeeSize, [msg.sender, provider, client],
+    )
+    assert len(members) > 0, "market: no validators left to form a committee"
 
     voteEnd: uint256 = block.timestamp + voteWindow
     self._state[jobId] = self._with_window(self._with_status(state, DISPUTED), voteEnd)
     self._disputeHead[jobId] = convert(msg.sender, uint256)
-    self._committees[jobId] = committee
-    for member: address in committee:
+    self._committees[jobId] = members
+    for member: address in members:
         self._ballots[jobId][member] = 1
     pulled: uint256 = self._debit(msg.sender, challengeBond)
     log JobChallenged(
-        jobId=jobId, challenger=msg.sender, bond=challengeBond, committee=committee,
+        jobId=jobId, challenger=msg.sender, bond=challengeBond, committee=members,
         voteEnd=voteEnd, reason=R_CHALLENGED,
     )
     self._pull(msg.sender, pulled)
@@ -912,8 +880,8 @@ def resolve(jobId: uint256):
     challenger: address = convert(head & MASK160, address)
     fraudVotes: uint256 = (head >> 160) & 255
     validVotes: uint256 = (head >> 168) & 255
-    committee: DynArray[address, MAX_COMMITTEE] = self._committees[jobId]
-    assert fraudVotes + validVotes == len(committee) or block.timestamp >= (state >> 160) & MASK32, \
+    members: DynArray[address, MAX_COMMITTEE] = self._committees[jobId]
+    assert fraudVotes + validVotes == len(members) or block.timestamp >= (state >> 160) & MASK32, \
         "market: vote still open"
     if fraudVotes > validVotes:
         core: uint256 = self._core[jobId]
@@ -935,7 +903,7 @@ def resolve(jobId: uint256):
         return
     if validVotes > fraudVotes:
         share: uint256 = challengeBond // validVotes
-        for member: address in committee:
+        for member: address in members:
             if self._ballots[jobId][member] == 3:
                 self._credit(member, share)
         self._credit(treasury, challengeBond - share * validVotes)
