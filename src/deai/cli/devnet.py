@@ -1,4 +1,8 @@
-"""``deai devnet``: the embedded local chain with the deai contracts deployed."""
+"""``deai devnet``: the embedded local network: chain, contracts, demo assets, nodes, explorer.
+
+The chain is ``deai.chain.devnet.Devnet``; its provider and validator processes are
+``deai.node.devnet_nodes.DevnetNodes``; the explorer is ``deai.web``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,13 @@ from rich.table import Table
 
 from deai.chain.devnet import Devnet
 from deai.cli.common import JsonOption, console, emit, state
+from deai.node.devnet_nodes import DEFAULT_PROVIDERS, DEFAULT_VALIDATORS, DevnetNodes, node_roles
 from deai.units import format_tokens, tokens
 
-app = typer.Typer(help="The local devnet: anvil plus the deai contracts.", no_args_is_help=True)
+app = typer.Typer(
+    help="The local devnet: anvil, the deai contracts, providers, a validator and the explorer.",
+    no_args_is_help=True,
+)
 
 
 @app.command("up")
@@ -20,6 +28,14 @@ def up(
     port: Annotated[
         int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")
     ] = None,
+    providers: Annotated[
+        int,
+        typer.Option(help="Provider processes to start (0-3; they play provider1, provider2, …)."),
+    ] = DEFAULT_PROVIDERS,
+    validators: Annotated[
+        int,
+        typer.Option(help="Validator processes to start (0-3; they play validator1, …)."),
+    ] = DEFAULT_VALIDATORS,
     explorer: Annotated[bool, typer.Option(help="Also start the explorer dashboard.")] = True,
     explorer_port: Annotated[
         int | None, typer.Option(help="Explorer port (default: a free one).")
@@ -27,11 +43,14 @@ def up(
     as_json: JsonOption = False,
 ) -> None:
     """Start the devnet (restoring its saved state), deploy contracts, fund demo accounts,
-    register the demo models and datasets, and start the explorer."""
+    register the demo models and datasets, and start providers, a validator and the explorer."""
     from deai.node.devnet_seed import seed_devnet
+    from deai.web import stop_explorer
 
+    node_roles(providers, validators)  # bad counts fail before anything starts
     config = state(ctx).config
     net = Devnet(config)
+    fleet = DevnetNodes(config)
     deployment = net.up(port=port)
     try:
         seeded = seed_devnet(config, deployment)
@@ -40,7 +59,11 @@ def up(
             from deai.web import start_explorer
 
             explorer_url = start_explorer(config, port=explorer_port).url
+        nodes = fleet.start(providers, validators)
     except BaseException:
+        # All or nothing: a failed `up` leaves no process of this devnet behind.
+        fleet.stop()
+        stop_explorer(config)
         net.down()
         raise
     data = {
@@ -49,6 +72,7 @@ def up(
         "contracts": deployment.contracts,
         "assets": {a.name: a.cid for a in seeded},
         "explorer": explorer_url,
+        "nodes": [node.as_dict() for node in nodes],
     }
 
     def render() -> None:
@@ -56,6 +80,8 @@ def up(
             f"devnet up at [bold]{deployment.rpc_url}[/] (chain {deployment.chain_id}); "
             f"{len(deployment.contracts)} contracts, {len(seeded)} demo models and datasets registered"
         )
+        for node in nodes:
+            console.print(f"{node.kind} {node.role} at [bold]{node.url}[/] (log {node.log_file})")
         if explorer_url:
             console.print(f"explorer at [bold]{explorer_url}[/]")
 
@@ -64,21 +90,23 @@ def up(
 
 @app.command("down")
 def down(ctx: typer.Context) -> None:
-    """Stop the devnet and its explorer; the chain's state is kept for the next `up`."""
+    """Stop the devnet, its nodes and its explorer; state and node keys are kept for the next `up`."""
     from deai.web import stop_explorer
 
     config = state(ctx).config
+    stopped = DevnetNodes(config).stop()  # nodes first: they would log errors without a chain
     stop_explorer(config)
     Devnet(config).down()
-    console.print("devnet stopped; state kept")
+    console.print(f"devnet stopped ({len(stopped)} nodes); state kept")
 
 
 @app.command("reset")
 def reset(ctx: typer.Context) -> None:
-    """Stop the devnet and forget its chain state and deployment."""
+    """Stop the devnet and its nodes and forget its chain state, deployment and nodes' state."""
     from deai.web import stop_explorer
 
     config = state(ctx).config
+    DevnetNodes(config).stop()
     stop_explorer(config)
     Devnet(config).reset()
     console.print("devnet reset: the next `deai devnet up` starts a fresh chain")
@@ -86,12 +114,28 @@ def reset(ctx: typer.Context) -> None:
 
 @app.command("status")
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Block height, contracts, accounts and balances."""
-    result = Devnet(state(ctx).config).status()
+    """Block height, contracts, accounts and balances, and the devnet's nodes."""
+
+    config = state(ctx).config
+    result = Devnet(config).status()
+    nodes = []  # (node, its process runs, its API answers)
+    for node in DevnetNodes(config).recorded():
+        alive = node.alive()
+        nodes.append((node, alive, alive and node.answers()))
+
+    def render_nodes() -> None:
+        if not nodes:
+            return
+        table = Table("node", "role", "API", "pid", "alive", "log", title="nodes")
+        for node, alive, answers in nodes:
+            state_text = "[green]yes[/]" if answers else "starting" if alive else "[red]no[/]"
+            table.add_row(node.kind, node.role, node.url, str(node.pid), state_text, str(node.log_file))
+        console.print(table)
 
     def render() -> None:
         if not result.running:
             console.print("devnet: [red]not running[/] (start it with `deai devnet up`)")
+            render_nodes()
             return
         console.print(
             f"devnet [green]running[/] at {result.rpc_url}, chain {result.chain_id}, "
@@ -105,8 +149,13 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         for b in result.balances:
             accounts.add_row(b.role, b.address, f"{b.eth_wei / 10**18:.4f}", format_tokens(b.token))
         console.print(accounts)
+        render_nodes()
 
-    emit(result.as_dict(), as_json, render)
+    data = result.as_dict()
+    data["nodes"] = [
+        {**node.as_dict(), "alive": alive, "answers": answers} for node, alive, answers in nodes
+    ]
+    emit(data, as_json, render)
 
 
 @app.command("fund")

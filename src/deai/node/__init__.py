@@ -8,4 +8,8 @@
   from the request, answer delivered, final results released, failed requests settled,
   subscription rounds fired); ``onchain_output`` (what is delivered for a result, the rule
   validators apply too), ``spec_for_request``, ``describe_request``, ``publish``
+- processes.py — node processes from Python: ``ProviderSpec`` / ``ValidatorSpec``, their
+  command lines, ``spawn_node``, ``wait_ready``, ``terminate``, ``stop_node_pids``
+- devnet_nodes.py — ``DevnetNodes``: the providers and validators ``deai devnet up`` runs
+  (funded roles, their keystores, logs and pids under ``<data_dir>/devnet/nodes``)
 """

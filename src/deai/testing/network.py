@@ -11,12 +11,9 @@ whatever happened.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -26,74 +23,26 @@ from deai.chain.deploy import Deployment
 from deai.chain.devnet import Devnet
 from deai.config import Config
 from deai.errors import NodeError
+from deai.node.processes import (
+    ProviderSpec,
+    ValidatorSpec,
+    provider_command,
+    spawn_node,
+    terminate,
+    validator_command,
+    wait_ready,
+)
 
-
-@dataclass(frozen=True)
-class ProviderSpec:
-    """One provider process: its devnet role, prices (KIND=TOKENS), models, and speed."""
-
-    role: str
-    prices: tuple[str, ...] = ("classify=1",)
-    models: tuple[Path, ...] = ()
-    delay_s: float = 0.0
-    max_jobs: int = 2
-    cheat: str | None = None
-    """An adversary's ``--cheat`` mode (deai.node.adversary), for verification tests."""
-
-
-@dataclass(frozen=True)
-class ValidatorSpec:
-    """One validator process: its devnet role, the models it checks with, its duties."""
-
-    role: str
-    models: tuple[Path, ...] = ()
-    epoch_s: int = 60
-    oracle: bool = False
-    audit_rate: float | None = None
-    cheat: str | None = None
-
-
-def _spawn_node(cmd: list[str], deployment_file: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start one ``deai`` node process reading ``deployment_file``, logging to ``log_path``."""
-    env = {**os.environ, "DEAI_DEPLOYMENT_PATH": str(deployment_file), "PYTHONUNBUFFERED": "1"}
-    env.pop("DEAI_DATA_DIR", None)
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
-
-
-def _wait_ready(
-    process: subprocess.Popen[bytes] | None,
-    log_path: Path,
-    name: str,
-    timeout: float,
-    *,
-    offset: int = 0,
-) -> None:
-    """Wait until the node prints its " ready at " line (after ``offset`` bytes of its log)."""
-    deadline = time.monotonic() + timeout
-    assert process is not None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise NodeError(f"{name} exited with code {process.returncode}", hint=f"see {log_path}")
-        if b" ready at " in log_path.read_bytes()[offset:]:
-            return
-        time.sleep(0.1)
-    raise NodeError(f"{name} was not ready in {timeout:.0f} s", hint=f"see {log_path}")
-
-
-def _terminate(process: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM, then SIGKILL if the process lingers."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+__all__ = [
+    "GatewayProcess",
+    "LocalNetwork",
+    "NodeProcess",
+    "ProviderProcess",
+    "ProviderSpec",
+    "ValidatorProcess",
+    "ValidatorSpec",
+    "start_gateway",
+]
 
 
 SpecT = TypeVar("SpecT", "ProviderSpec", "ValidatorSpec")
@@ -153,7 +102,7 @@ class LocalNetwork:
         self.start_providers(timeout=timeout)
         try:
             for validator in self.validating:
-                _wait_ready(
+                wait_ready(
                     validator.process,
                     validator.log_path,
                     f"validator {validator.spec.role}",
@@ -179,7 +128,7 @@ class LocalNetwork:
             for spec in self.providers:
                 self.running.append(self._spawn(spec))
             for provider in self.running:
-                _wait_ready(
+                wait_ready(
                     provider.process, provider.log_path, f"provider {provider.spec.role}", timeout
                 )
         except BaseException:
@@ -188,9 +137,9 @@ class LocalNetwork:
 
     def stop(self) -> None:
         for provider in self.running:
-            _terminate(provider.process)
+            terminate(provider.process)
         for validator in self.validating:
-            _terminate(validator.process)
+            terminate(validator.process)
         if self.devnet.running() is not None:
             self.devnet.down()
 
@@ -208,30 +157,8 @@ class LocalNetwork:
         data_dir = data_dir or self.root / spec.role
         data_dir.mkdir(parents=True, exist_ok=True)
         provider = ProviderProcess(spec, data_dir, port or free_port(), data_dir / "provider.log")
-        cmd = [
-            sys.executable,
-            "-m",
-            "deai.cli",
-            "--data-dir",
-            str(data_dir),
-            "provider",
-            "start",
-            "--devnet-role",
-            spec.role,
-            "--port",
-            str(provider.port),
-            "--max-jobs",
-            str(spec.max_jobs),
-            "--delay",
-            str(spec.delay_s),
-        ]
-        for price in spec.prices:
-            cmd += ["--price", price]
-        for model in spec.models:
-            cmd += ["--model", str(model)]
-        if spec.cheat is not None:
-            cmd += ["--cheat", spec.cheat]
-        provider.process = _spawn_node(cmd, self.config.deployment_file, provider.log_path)
+        cmd = provider_command(spec, data_dir, provider.port)
+        provider.process = spawn_node(cmd, self.config.deployment_file, provider.log_path)
         return provider
 
     def kill(self, index: int) -> None:
@@ -246,13 +173,13 @@ class LocalNetwork:
     ) -> ProviderProcess:
         """Start a killed provider again on the same data directory and port (``spec``: another one)."""
         old = self.running[index]
-        _terminate(old.process)
+        terminate(old.process)
         # A ready line from the previous life must not count: start a fresh log section.
         with old.log_path.open("ab") as log:
             log.write(b"\n--- restart ---\n")
         offset = old.log_path.stat().st_size
         new = self._spawn(spec or old.spec, data_dir=old.data_dir, port=old.port)
-        _wait_ready(
+        wait_ready(
             new.process, new.log_path, f"restarted provider {old.spec.role}", timeout, offset=offset
         )
         self.running[index] = new
@@ -264,30 +191,8 @@ class LocalNetwork:
         data_dir = self.root / spec.role
         data_dir.mkdir(parents=True, exist_ok=True)
         validator = ValidatorProcess(spec, data_dir, free_port(), data_dir / "validator.log")
-        cmd = [
-            sys.executable,
-            "-m",
-            "deai.cli",
-            "--data-dir",
-            str(data_dir),
-            "validator",
-            "start",
-            "--devnet-role",
-            spec.role,
-            "--port",
-            str(validator.port),
-            "--epoch-s",
-            str(spec.epoch_s),
-        ]
-        for model in spec.models:
-            cmd += ["--model", str(model)]
-        if spec.oracle:
-            cmd.append("--oracle")
-        if spec.audit_rate is not None:
-            cmd += ["--audit-rate", str(spec.audit_rate)]
-        if spec.cheat is not None:
-            cmd += ["--cheat", spec.cheat]
-        validator.process = _spawn_node(cmd, self.config.deployment_file, validator.log_path)
+        cmd = validator_command(spec, data_dir, validator.port)
+        validator.process = spawn_node(cmd, self.config.deployment_file, validator.log_path)
         return validator
 
 
@@ -309,7 +214,7 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        _terminate(self.process)
+        terminate(self.process)
 
     def __enter__(self) -> GatewayProcess:
         return self
@@ -351,9 +256,9 @@ def start_gateway(
         "--timeout",
         str(timeout_s),
     ]
-    gateway.process = _spawn_node(cmd, net.config.deployment_file, gateway.log_path)
+    gateway.process = spawn_node(cmd, net.config.deployment_file, gateway.log_path)
     try:
-        _wait_ready(gateway.process, gateway.log_path, "the gateway", wait_s)
+        wait_ready(gateway.process, gateway.log_path, "the gateway", wait_s)
     except NodeError:
         gateway.stop()
         raise

@@ -16,6 +16,9 @@ from deai.config import Config
 from deai.errors import DevnetAlreadyRunning, DevnetNotRunning, PortInUse
 from deai.units import tokens
 
+# These tests are about the chain; tests/e2e/test_devnet_nodes.py starts the nodes.
+NO_NODES = ("--providers", "0", "--validators", "0")
+
 
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[Devnet]:
@@ -34,7 +37,7 @@ def _status(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # type
 
 def test_state_survives_down_and_up(devnet: Devnet, capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = devnet.config.data_dir
-    assert run(["--data-dir", str(data_dir), "devnet", "up"]) == 0
+    assert run(["--data-dir", str(data_dir), "devnet", "up", *NO_NODES]) == 0
     # Move tokens so the persisted state differs from a fresh deployment.
     deployment = devnet.deployment()
     w3 = connect(deployment.rpc_url)
@@ -48,7 +51,7 @@ def test_state_survives_down_and_up(devnet: Devnet, capsys: pytest.CaptureFixtur
     assert before["running"] and before["contracts"]["Token"]
     assert run(["--data-dir", str(data_dir), "devnet", "down"]) == 0
     assert _status(data_dir, capsys)["running"] is False
-    assert run(["--data-dir", str(data_dir), "devnet", "up"]) == 0
+    assert run(["--data-dir", str(data_dir), "devnet", "up", *NO_NODES]) == 0
     after = _status(data_dir, capsys)
     assert after["contracts"] == before["contracts"]
     assert after["accounts"] == before["accounts"]
@@ -91,7 +94,7 @@ def test_anvil_missing_exits_with_a_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEAI_ANVIL_BIN", str(tmp_path / "no-anvil"))
-    assert run(["--data-dir", str(tmp_path / "c"), "devnet", "up"]) == 4
+    assert run(["--data-dir", str(tmp_path / "c"), "devnet", "up", *NO_NODES]) == 4
     err = capsys.readouterr().err
     assert "make setup" in err
 
