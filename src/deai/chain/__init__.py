@@ -11,8 +11,11 @@
   dataclass per event. Vouchers themselves: ``deai.market.vouchers``.
 - ``Anchors`` (anchors.py) — Merkle roots of receipt/manifest batches by provider and
   sequence, ``verify_inclusion`` on chain; ``AnchorPosted``. The tree: ``deai.provenance.merkle``.
-- ``MarketParams``, ``deploy_market`` (market_setup.py) — Staking, Registry and JobMarket
-  deployed with their parameters and wired (slasher, lockers); called by ``deploy_protocol``.
+- ``MarketParams``, ``deploy_market`` (market_setup.py) — Staking, Registry, ValidatorPool and
+  JobMarket deployed with their parameters and wired (slasher, lockers, the pool as the
+  market's fee recipient); called by ``deploy_protocol``.
+- ``ValidatorPool`` (validator_pool.py) — the JobMarket's fee recipient: validators report
+  their per-epoch reputation scores there and claim the epoch's fees by stake; ``PoolEpoch``.
 - ``Token`` (token.py), ``Staking`` (staking.py), ``Registry`` (registry.py), ``JobMarket``
   (jobmarket.py) — typed wrappers over the market contracts, built from ``(w3, address)`` or
   ``(w3, deployment)``; each transaction returns the typed event it logged. Shared base:
@@ -26,6 +29,6 @@
 - ``AIRequests`` (ai_requests.py) — smart contracts that ask for AI: requests that become
   JobMarket jobs, delivery, optimistic/final callbacks, retries, settlement, subscriptions;
   its events and types, ``deploy_ai_requests``, ``compile_consumer`` (docs/onchain-ai.md).
-- ``contracts/`` — the Vyper sources: Token, Staking, Registry, JobMarket, Channels, Anchors,
+- ``contracts/`` — the Vyper sources: Token, Staking, Registry, JobMarket, ValidatorPool, Channels, Anchors,
   AINFT, AIRequests, and the consumer interfaces IAIConsumer.vyi and IAIInputSource.vyi.
 """

@@ -87,7 +87,7 @@ def deploy_protocol(
     """
     token, receipt = deploy(w3, deployer, compile_contract("Token"), "deai devnet token", "DEAI")
     contracts = {"Token": token}
-    # --- market contracts (Staking, Registry, JobMarket) are deployed and wired here ---
+    # --- market contracts (Staking, Registry, ValidatorPool, JobMarket) are deployed and wired here ---
     contracts.update(deploy_market(w3, deployer, token, params=params))
     # --- fast-path contracts (Channels, Anchors) are deployed here ---
     # One hour for the provider to answer a client's close with its latest voucher.

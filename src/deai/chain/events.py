@@ -1,6 +1,6 @@
 """The market contracts' events as typed, frozen dataclasses, and the decoder that makes them.
 
-One dataclass per event of Token, Staking, Registry, JobMarket and ReceiptDisputes; field names are the
+One dataclass per event of Token, Staking, Registry, JobMarket, ValidatorPool and ReceiptDisputes; field names are the
 ABI names in snake_case, binary CIDs arrive as CID strings, reason and status codes as
 ``JobReason``/``JobStatus``. Every event also carries where it was logged (block,
 transaction, log index). ``EventDecoder`` turns raw logs (a receipt's, ``eth_getLogs``'s)
@@ -31,6 +31,7 @@ from deai.chain.types import (
     AssetKind,
     JobReason,
     JobStatus,
+    PoolReason,
     ReceiptDisputeStatus,
     ReceiptReason,
     VerificationMode,
@@ -290,6 +291,55 @@ class ReputationOracleSet(ChainLog):
     oracle: Address
 
 
+# --- ValidatorPool -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolEvent(ChainLog):
+    """An event of the validator fee pool; ``reason.sentence`` says what happened."""
+
+    contract: ClassVar[str] = "ValidatorPool"
+    reason: PoolReason
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoresReported(PoolEvent):
+    validator: Address
+    epoch: int
+    root: bytes
+    weight: TokenAmount
+    """The validator's stake when it reported: its weight in the epoch's fees and consensus."""
+    uri: str
+    """The scores, ``deai-scores/v1:<pid>=<score>,…`` (``deai.verify.reputation``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeesSynced(PoolEvent):
+    epoch: int
+    amount: TokenAmount
+    pot: TokenAmount
+    """The epoch's pot after this sync."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareClaimed(PoolEvent):
+    validator: Address
+    epoch: int
+    amount: TokenAmount
+
+
+@dataclass(frozen=True, kw_only=True)
+class PotSwept(PoolEvent):
+    epoch: int
+    recipient: Address
+    amount: TokenAmount
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolMarketSet(PoolEvent):
+    market: Address
+
+
 # --- ReceiptDisputes -----------------------------------------------------------------------
 
 
@@ -349,6 +399,10 @@ EVENT_TYPES: dict[str, dict[str, type[ChainLog]]] = {
         "JobSettled": JobSettled, "Deposited": MarketDeposited, "Withdrawn": MarketWithdrawn,
         "FeesCollected": FeesCollected, "ReputationSet": ReputationSet,
         "ReputationOracleSet": ReputationOracleSet,
+    },
+    "ValidatorPool": {
+        "ScoresReported": ScoresReported, "FeesSynced": FeesSynced, "ShareClaimed": ShareClaimed,
+        "PotSwept": PotSwept, "MarketSet": PoolMarketSet,
     },
     "ReceiptDisputes": {
         "ReceiptChallenged": ReceiptChallenged, "ReceiptVoteCast": ReceiptVoteCast,

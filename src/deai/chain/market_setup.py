@@ -1,4 +1,4 @@
-"""Deploy and wire the market contracts (Staking, Registry, JobMarket) with their parameters.
+"""Deploy and wire the market contracts (Staking, Registry, ValidatorPool, JobMarket) with their parameters.
 
 ``deploy_protocol`` calls ``deploy_market`` after the token; the parameters are fixed per
 deployment (immutables in the contracts, which keeps the job path cheap), so changing one
@@ -39,6 +39,9 @@ class MarketParams:
     vote_window: int = 300
     challenge_bond: TokenAmount = _CHALLENGE_BOND
     committee_size: int = 3
+    epoch_s: int = 60
+    """Seconds of chain time per validator epoch: reputation scores are reported, and the
+    ValidatorPool pays out the validator fees, per epoch (the validator's ``--epoch-s`` default)."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,13 @@ def deploy_market(
     treasury: str | None = None,
     params: MarketParams | None = None,
 ) -> dict[str, str]:
-    """Deploy Staking, Registry and JobMarket for ``token``; returns name → address.
+    """Deploy Staking, Registry, ValidatorPool and JobMarket for ``token``; returns name → address.
 
-    The treasury (receiver of slashed stake and lost bonds, and the fee recipient) defaults
-    to the deployer. JobMarket is made a slasher and a locker of Staking, the Registry a locker.
+    The treasury (receiver of slashed stake, lost bonds and unclaimable validator fees)
+    defaults to the deployer. The ValidatorPool is the JobMarket's fee recipient (it pays
+    the fees out to the validators who report each epoch); it is deployed first, since the
+    market takes its address, and told the market's with ``setMarket``. JobMarket is made a
+    slasher and a locker of Staking, the Registry a locker.
     """
     p = params or MarketParams()
     treasury = treasury or deployer.address
@@ -80,8 +86,11 @@ def deploy_market(
         w3, deployer, compile_contract("Registry"), token, staking, p.min_provider_stake,
         p.min_validator_stake,
     )
+    pool, _ = deploy(
+        w3, deployer, compile_contract("ValidatorPool"), token, staking, registry, treasury, p.epoch_s,
+    )
     market, _ = deploy(
-        w3, deployer, compile_contract("JobMarket"), token, staking, registry, treasury, treasury,
+        w3, deployer, compile_contract("JobMarket"), token, staking, registry, treasury, pool,
         p.fee_bps, p.collateral_bps, p.challenge_window, p.vote_window, p.challenge_bond,
         p.committee_size,
     )
@@ -89,7 +98,9 @@ def deploy_market(
     send(w3, deployer, staking_contract.functions.addSlasher(market))
     send(w3, deployer, staking_contract.functions.addLocker(market))
     send(w3, deployer, staking_contract.functions.addLocker(registry))
-    return {"Staking": staking, "Registry": registry, "JobMarket": market}
+    pool_contract = w3.eth.contract(address=pool, abi=compile_contract("ValidatorPool").abi)  # type: ignore[call-overload]
+    send(w3, deployer, pool_contract.functions.setMarket(market))
+    return {"Staking": staking, "Registry": registry, "JobMarket": market, "ValidatorPool": pool}
 
 
 def deploy_receipt_disputes(

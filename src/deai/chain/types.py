@@ -125,6 +125,33 @@ _REASON_TEXT = {
 }
 
 
+class PoolReason(IntEnum):
+    """The reason code each ``ValidatorPool`` event carries (``R_*`` in ValidatorPool.vy)."""
+
+    NONE = 0
+    REPORTED = 1
+    FEES_SYNCED = 2
+    SHARE_CLAIMED = 3
+    NO_REPORTS = 4
+    ROUNDING_DUST = 5
+    MARKET_SET = 6
+
+    @property
+    def sentence(self) -> str:
+        return _POOL_REASON_TEXT[self]
+
+
+_POOL_REASON_TEXT = {
+    PoolReason.NONE: "Nothing happened.",
+    PoolReason.REPORTED: "A validator reported its scores for a finished epoch; its stake is its weight.",
+    PoolReason.FEES_SYNCED: "Validator fees were collected from the JobMarket into the current epoch's pot.",
+    PoolReason.SHARE_CLAIMED: "A validator that reported took its stake-weighted share of an epoch's pot.",
+    PoolReason.NO_REPORTS: "No validator reported for the epoch, so its pot went to the treasury.",
+    PoolReason.ROUNDING_DUST: "Every reporter claimed; the rounding dust of the epoch's pot went to the treasury.",
+    PoolReason.MARKET_SET: "The JobMarket paying its fees into the pool was named.",
+}
+
+
 class VerificationMode(IntEnum):
     """How a job's result is checked (DESIGN.md, Verification); stored per job."""
 

@@ -16,9 +16,12 @@ store, stakes and registers as a validator (or reactivates), and serves a small 
    first (``deai.verify.evidence``) and kept in its store;
 4. votes on the disputes it was drawn for, by its own check — never by the challenger's
    word — and resolves disputes whose votes are all in;
-5. after each reputation epoch posts its scores of the providers it checked
-   (``deai.verify.reputation``), and, when it is the market's reputation oracle, writes the
-   stake-weighted, clipped consensus back to the JobMarket.
+5. after each reputation epoch reports its scores of the providers it checked to the
+   ``ValidatorPool`` (``deai.verify.reputation``), and, when it is the market's reputation
+   oracle, writes the stake-weighted, clipped consensus back to the JobMarket;
+6. once per epoch, moves the validator fees parked in the JobMarket into the pool
+   (``sync``) and claims its share of every epoch it reported for whose reporting period
+   has closed (docs/verification.md, "Validator fees").
 
 Every step is recorded before the transaction it leads to, and a restarted validator asks
 the chain how an interrupted step ended, so it never posts a bond twice. ``cheat`` turns
@@ -53,6 +56,7 @@ from deai.chain.registry import Registry
 from deai.chain.rpc import connect
 from deai.chain.staking import Staking
 from deai.chain.types import JobStatus, VerificationMode
+from deai.chain.validator_pool import MAX_PIDS, ReportState, ValidatorPool
 from deai.config import Config
 from deai.errors import ContractRevert, DeaiError, EvidenceError, NodeError
 from deai.http_server import AppServer
@@ -83,6 +87,7 @@ log = logging.getLogger("deai.validator")
 
 MARKET_CURSOR = "jobmarket"
 ORACLE_CURSOR = "oracle_epoch"
+FEES_CURSOR = "fees_epoch"
 DEFAULT_VALIDATOR_STAKE = TokenAmount(500 * ONE_TOKEN)
 CHEATS = ("false-challenge",)
 _MODES_CHECKED = (VerificationMode.SAMPLED, VerificationMode.RESCORE)
@@ -104,7 +109,9 @@ class ValidatorSettings:
     redundant_audit_bps: int = DEFAULT_SAMPLE_BPS
     """Chance that a redundant group whose members agree is re-executed anyway (collusion)."""
     epoch_s: int = 60
+    """Used only without a ValidatorPool: the pool's ``epochLength`` decides otherwise."""
     post_scores: bool = True
+    """Report scores each epoch, sync the fees and claim this validator's share of them."""
     oracle: bool = False
     """Write the consensus reputation to the JobMarket (needs setReputationOracle to name us)."""
     cheat: str | None = None
@@ -127,6 +134,10 @@ class ValidatorStats:
     check_cpu_s: float = 0.0
     posts: int = 0
     reputation_updates: int = 0
+    fee_syncs: int = 0
+    fee_claims: int = 0
+    fees_earned: int = 0
+    """Validator fees claimed from the ValidatorPool, in token base units (all time)."""
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -145,12 +156,19 @@ class ValidatorNode:
         self.registry = Registry(self.w3, deployment)
         self.staking = Staking(self.w3, deployment)
         self.anchors = Anchors.from_deployment(self.w3, deployment)
+        self.pool = ValidatorPool(self.w3, deployment)
+        # the pool decides what an epoch is: a report in another rhythm would be refused
+        self.epoch_s = self.pool.epoch_length()
+        if settings.epoch_s != self.epoch_s:
+            log.info("epochs are the pool's %d s, not the %d s asked for", self.epoch_s, settings.epoch_s)
         self.store = LocalStore.from_config(config)
         self.state = ValidatorState(config.data_dir / "validator.sqlite")
         self.executor = Executor(self.store, cache_dir=config.data_dir / "runtime",
                                  settings=RunSettings(threads=settings.threads))
         self.key = sampling_key(bytes(account.key))
         self.stats = ValidatorStats()
+        claimed = self.state.claims()
+        self.stats.fee_claims, self.stats.fees_earned = len(claimed), sum(claimed.values())
         self.endpoint = ""
         self._server: AppServer | None = None
         self._endpoints: tuple[float, list[tuple[str, str]]] = (0.0, [])
@@ -203,6 +221,7 @@ class ValidatorNode:
         self._resolve_disputes()
         if self.settings.post_scores:
             self.post_scores()
+            self.collect_fees()
         if self.settings.oracle:
             self.apply_consensus()
 
@@ -539,24 +558,76 @@ class ValidatorNode:
         return out
 
     def post_scores(self) -> None:
-        """After an epoch ends, post this validator's scores for it through Anchors (once)."""
-        finished = epoch_of(self.now(), self.settings.epoch_s) - 1
+        """After an epoch ends, report this validator's scores for it to the ValidatorPool (once).
+
+        A validator that checked nobody reports an empty vector: consensus ignores it, but
+        the report is its epoch's duty, which the pool pays (docs/verification.md).
+        """
+        finished = epoch_of(self.now(), self.epoch_s) - 1
         last = self.state.last_post()
         if finished < 0 or (last is not None and last >= finished):
             return
-        scores = self.scores()
-        if not scores:
-            return
-        uri = encode_scores(scores)
+        uri = encode_scores(self.scores())
         try:
-            post = self.anchors.post(self.account, scores_root(uri), finished + 1, uri.count("=") or 1, uri)
+            report = self.pool.report(self.account, finished, scores_root(uri), uri)
         except ContractRevert as exc:
-            log.warning("scores for epoch %d not posted: %s", finished, exc.reason)
+            log.warning("scores for epoch %d not reported: %s", finished, exc.reason)
             self.state.record_post(finished, uri, "")
             return
         self.stats.posts += 1
-        self.state.record_post(finished, uri, post.transaction_hash)
-        log.info("posted scores for epoch %d: %s", finished, uri)
+        self.state.record_post(finished, uri, report.transaction_hash)
+        log.info("reported scores for epoch %d (weight %d): %s", finished, report.weight, uri)
+
+    def collect_fees(self) -> None:
+        """Once per epoch: sync the fees the market parked into the pool, claim what is due."""
+        epoch = epoch_of(self.now(), self.epoch_s)
+        if self.state.get_cursor(FEES_CURSOR) > epoch:
+            return
+        self._sync_fees()
+        self._claim_fees(epoch)
+        self.state.set_cursor(FEES_CURSOR, epoch + 1)
+
+    def _sync_fees(self) -> None:
+        # views first (free): a sync transaction only when some provider id has fees parked,
+        # or somebody else's collectFees left them in the pool's market account
+        pids = [pid for pid in range(1, self.market.provider_count() + 1) if self.market.fees_owed_at(pid) > 0]
+        if not pids and self.market.balance_of(self.pool.address) == 0:
+            return
+        try:
+            synced = self.pool.sync(self.account, pids[:MAX_PIDS])
+        except ContractRevert as exc:  # another validator synced first
+            log.info("fees not synced: %s", exc.reason)
+            return
+        self.stats.fee_syncs += 1
+        log.info("synced %d in validator fees into the pot of epoch %d", synced.amount, synced.epoch)
+
+    def _claim_fees(self, current: int) -> None:
+        claimed = self.state.claims()
+        for epoch in self.state.posted_epochs():
+            if epoch in claimed or current < epoch + 2:
+                continue
+            status = self.pool.state_of(epoch, self.address)
+            if status == ReportState.CLAIMED:  # claimed before a crash: the chain has the amount
+                found = [c for c in self.pool.claims(validator=self.address, from_block=self.deployment.block)
+                         if c.epoch == epoch]
+                self._record_claim(epoch, found[0].amount if found else 0, found[0].transaction_hash if found else "")
+                continue
+            if status != ReportState.REPORTED or self.pool.epoch(epoch).pot == 0:
+                self._record_claim(epoch, 0, "")  # nothing to claim: remember it, send nothing
+                continue
+            try:
+                event = self.pool.claim(self.account, epoch)
+            except ContractRevert as exc:
+                log.warning("fees of epoch %d not claimed: %s", epoch, exc.reason)
+                continue
+            self._record_claim(epoch, int(event.amount), event.transaction_hash)
+            log.info("claimed %d in validator fees for epoch %d", event.amount, epoch)
+
+    def _record_claim(self, epoch: int, amount: int, tx: str) -> None:
+        self.state.record_claim(epoch, amount, tx)
+        if tx:
+            self.stats.fee_claims += 1
+            self.stats.fees_earned += amount
 
     def apply_consensus(self) -> None:
         """As the market's reputation oracle: write the consensus of the latest scored epoch.
@@ -564,7 +635,7 @@ class ValidatorNode:
         An epoch counts once half an epoch has passed after its end (the validators' grace
         to post); the chain is scanned only when a new epoch has come of age.
         """
-        epoch_s = self.settings.epoch_s
+        epoch_s = self.epoch_s
         ripe = epoch_of(self.now() - epoch_s // 2, epoch_s) - 1
         cursor = self.state.get_cursor(ORACLE_CURSOR)
         if ripe < 0 or ripe + 1 <= cursor or self.market.reputation_oracle() != self.address:
@@ -669,7 +740,7 @@ def create_app(node: ValidatorNode) -> Any:
 
     @app.get("/v1/scores")
     def scores() -> dict[str, Any]:
-        return {"epoch_s": node.settings.epoch_s, "last_posted_epoch": node.state.last_post(),
+        return {"epoch_s": node.epoch_s, "last_posted_epoch": node.state.last_post(),
                 "scores": {str(pid): score for pid, score in node.scores().items()}}
 
     app.include_router(gateway_router(node.store))

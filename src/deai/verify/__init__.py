@@ -17,10 +17,12 @@ these pieces; each is a plain module with no process or network of its own:
   classes under the comparison policy, ``accept_distinct`` for clients.
 - ``evidence.py`` — the evidence document behind a challenge, checked against the chain
   before any bond is posted.
-- ``reputation.py`` — validator scores posted per epoch through Anchors; the network's
+- ``reputation.py`` — validator scores reported per epoch to the ValidatorPool (which pays
+  the reporters the epoch's fees by stake); the network's
   score is the stake-weighted median with clipping (Yuma-style), recomputable by anyone.
 - ``params.py`` — p and the slash from a job's value so that p·slash > gain.
-- ``state.py`` — the validator's SQLite state (jobs, checks, challenges, votes, posts).
+- ``state.py`` — the validator's SQLite state (jobs, checks, challenges, votes, score
+  reports, fee claims).
 
 Adversaries for the tests live in ``deai.node.adversary`` (``deai provider start --cheat``).
 """

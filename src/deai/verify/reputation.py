@@ -4,25 +4,31 @@
 ``score_provider(passes, failures)`` starts at neutral (10000 basis points, the JobMarket's
 default), gains 1 % per verified result up to +50 %, and halves for every failed check.
 
-**Posting.** After each epoch (``epoch_s`` seconds of chain time) a validator posts its
-scores on chain through the ``Anchors`` contract, which takes any sender: sequence =
-epoch + 1 (strictly increasing per sender, as Anchors demands), count = providers scored,
-uri = ``deai-scores/v1:<pid>=<score>,…`` (provider ids as the JobMarket numbers them, sorted)
-and root = keccak256(uri). The scores are in the event itself, so no off-chain fetch is
-needed to recompute anything.
+**Reporting.** Epoch e is [e·L, (e+1)·L) of chain time, L = the ``ValidatorPool``'s
+``epochLength`` (``epoch_of``). During epoch e + 1 a validator reports its scores for e
+through ``ValidatorPool.report(e, root, uri)``: uri = ``deai-scores/v1:<pid>=<score>,…``
+(provider ids as the JobMarket numbers them, sorted) and root = keccak256(uri). The pool
+takes one report per validator and epoch, only from an active validator and only during
+the next epoch, records the validator's stake at that moment as its weight, and pays the
+reporters the epoch's validator fees by that weight (docs/verification.md, "Validator
+fees"). The scores and the weight are in the ``ScoresReported`` event itself, so no
+off-chain fetch or historical state is needed to recompute anything. (Scores used to be
+posted through ``Anchors`` with sequence = epoch + 1, which clashed with the same address
+anchoring receipts or manifests.)
 
-**Consensus** (Yuma-style, as in Bittensor): for epoch e, take the posts with sequence
-e + 1 from registered, active validators, each weighted by the poster's stake *at the
-block of its post* (historical state, so the answer never changes afterwards). Per
-provider:
+**Consensus** (Yuma-style, as in Bittensor): for epoch e, take the pool's reports for e
+(each from a validator that was active when it reported — the pool checked), each
+weighted by the recorded weight (the reporter's stake when it reported: fixed in the log,
+so the answer never changes afterwards). Reports whose root is not keccak256(uri) or whose
+uri is not a well-formed score vector are ignored. Per provider:
 
 1. C = the stake-weighted median of the scores (the largest c such that validators
    holding at least κ = ½ of the stake that scored the provider gave ≥ c);
 2. every score above C is clipped down to C — a minority cannot inflate a friend;
 3. the network score is the stake-weighted mean of the clipped scores.
 
-``consensus`` is a pure function of the posts and the stakes, so anyone can recompute it
-from a JSON-RPC endpoint (``network_scores``). A reputation oracle (a validator started
+``consensus`` is a pure function of the reports and their weights, so anyone can recompute
+it from a JSON-RPC endpoint's logs (``network_scores``). A reputation oracle (a validator started
 with ``--oracle``, named by the JobMarket's owner with ``setReputationOracle``) writes the
 result with ``setReputation``; the JobMarket then ranks bids by price ÷ reputation.
 """
@@ -35,12 +41,11 @@ from fractions import Fraction
 
 from web3 import Web3
 
-from deai.chain.anchors import MAX_URI_LENGTH, AnchorPosted, Anchors
 from deai.chain.deploy import Deployment
+from deai.chain.events import ScoresReported
 from deai.chain.jobmarket import JobMarket
-from deai.chain.registry import Registry
-from deai.chain.staking import Staking
 from deai.chain.types import NEUTRAL_REPUTATION
+from deai.chain.validator_pool import MAX_URI_LENGTH, ValidatorPool
 
 PREFIX = "deai-scores/v1:"
 KAPPA = Fraction(1, 2)
@@ -57,7 +62,7 @@ def score_provider(passes: int, failures: int) -> int:
 
 
 def encode_scores(scores: Mapping[int, int]) -> str:
-    """The Anchors URI for a score vector; providers that do not fit in 256 bytes are left out."""
+    """The report URI for a score vector; providers that do not fit in 256 bytes are left out."""
     uri = PREFIX
     for pid in sorted(scores):
         score = int(scores[pid])
@@ -72,7 +77,7 @@ def encode_scores(scores: Mapping[int, int]) -> str:
 
 
 def decode_scores(uri: str) -> dict[int, int] | None:
-    """The score vector in an Anchors URI, or None if it is not a (well-formed) score post."""
+    """The score vector in a report URI, or None if it is not a (well-formed) score post."""
     if not uri.startswith(PREFIX):
         return None
     body = uri[len(PREFIX):]
@@ -96,7 +101,7 @@ def scores_root(uri: str) -> bytes:
 
 @dataclass(frozen=True)
 class Ballot:
-    """One validator's posted scores for an epoch and the stake behind them."""
+    """One validator's reported scores for an epoch and the stake behind them (its recorded weight)."""
 
     validator: str
     stake: int
@@ -155,27 +160,25 @@ def epoch_of(timestamp: int, epoch_s: int) -> int:
 
 
 def ballots(w3: Web3, deployment: Deployment, epoch: int) -> list[Ballot]:
-    """The valid score posts of ``epoch`` by registered, active validators, with their stake then."""
-    registry = Registry(w3, deployment)
-    staking = Staking(w3, deployment)
-    anchors = Anchors.from_deployment(w3, deployment)
-    validators = {v.lower(): v for v in registry.validators() if registry.is_active_validator(v)}
+    """The well-formed score reports of ``epoch``, each with the stake recorded with it.
+
+    The pool accepted only active validators, one report each, during epoch + 1, so every
+    report counts; the weight is the one logged, not today's stake.
+    """
+    pool = ValidatorPool(w3, deployment)
     found: dict[str, Ballot] = {}
-    for post in anchors.events(from_block=deployment.block):
-        if post.sequence != epoch + 1 or post.provider.lower() not in validators:
-            continue
-        ballot = _ballot(staking, post)
-        if ballot is not None and post.provider.lower() not in found:
-            found[post.provider.lower()] = ballot
+    for report in pool.reports(epoch=epoch, from_block=deployment.block):
+        ballot = _ballot(report)
+        if ballot is not None and report.validator.lower() not in found:
+            found[report.validator.lower()] = ballot
     return [found[k] for k in sorted(found)]
 
 
-def _ballot(staking: Staking, post: AnchorPosted) -> Ballot | None:
-    scores = decode_scores(post.uri)
-    if scores is None or post.root != scores_root(post.uri) or post.count != len(scores):
-        return None  # not a score post, or one whose root or count does not fit its scores
-    stake = int(staking.contract.functions.stakeOf(post.provider).call(block_identifier=post.block_number))
-    return Ballot(str(post.provider), stake, scores)
+def _ballot(report: ScoresReported) -> Ballot | None:
+    scores = decode_scores(report.uri)
+    if scores is None or report.root != scores_root(report.uri):
+        return None  # not a score vector, or one whose root does not fit it
+    return Ballot(str(report.validator), int(report.weight), scores)
 
 
 def network_scores(w3: Web3, deployment: Deployment, epoch: int) -> dict[str, ProviderConsensus]:
@@ -185,7 +188,7 @@ def network_scores(w3: Web3, deployment: Deployment, epoch: int) -> dict[str, Pr
 
 
 def latest_posted_epoch(w3: Web3, deployment: Deployment) -> int | None:
-    """The most recent epoch any validator posted scores for (None: none yet)."""
-    epochs = [post.sequence - 1 for post in Anchors.from_deployment(w3, deployment).events(from_block=deployment.block)
-              if post.uri.startswith(PREFIX)]
+    """The most recent epoch any validator reported scores for (None: none yet)."""
+    epochs = [r.epoch for r in ValidatorPool(w3, deployment).reports(from_block=deployment.block)
+              if r.uri.startswith(PREFIX)]
     return max(epochs) if epochs else None

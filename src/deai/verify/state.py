@@ -1,4 +1,4 @@
-"""What a validator remembers across restarts: jobs it follows, checks, challenges, votes, posts.
+"""What a validator remembers across restarts: jobs it follows, checks, challenges, votes, score reports, fee claims.
 
 One SQLite file under the validator's data directory (WAL, one transaction per write), so
 a validator killed at any point restarts where it was. Each job moves along ``CheckStage``;
@@ -162,6 +162,8 @@ _SCHEMA = "\n".join([
     _table("receipt_checks", ReceiptCheck, "key"),
     "CREATE INDEX IF NOT EXISTS receipt_checks_stage ON receipt_checks(stage);",
     _table("receipt_votes", ReceiptVote, "digest"),
+    # fee shares claimed from the ValidatorPool (amounts as decimal text: they may pass 2**63)
+    "CREATE TABLE IF NOT EXISTS claims (epoch INTEGER PRIMARY KEY, amount TEXT NOT NULL, tx TEXT NOT NULL);",
 ])
 
 
@@ -265,6 +267,25 @@ class ValidatorState:
             row = self._db.execute("SELECT MAX(epoch) FROM posts").fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
+    # --- validator fees (ValidatorPool claims; score reports are the posts above) -----------
+
+    def record_claim(self, epoch: int, amount: int, tx: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO claims (epoch, amount, tx) VALUES (?, ?, ?)",
+                             (epoch, str(int(amount)), tx))
+
+    def claims(self) -> dict[int, int]:
+        """Epoch → fee share claimed for it."""
+        with self._lock:
+            rows = self._db.execute("SELECT epoch, amount FROM claims ORDER BY epoch").fetchall()
+        return {int(e): int(a) for e, a in rows}
+
+    def posted_epochs(self) -> list[int]:
+        """Epochs this validator reported scores for (a report sent, not one refused)."""
+        with self._lock:
+            rows = self._db.execute("SELECT epoch FROM posts WHERE tx != '' ORDER BY epoch").fetchall()
+        return [int(r[0]) for r in rows]
+
     # --- fast-path receipts ----------------------------------------------------------------
 
     def receipt_check(self, key: str) -> ReceiptCheck | None:
@@ -342,6 +363,7 @@ def _vote(row: tuple[Any, ...]) -> VoteRecord:
     data = dict(zip(_VOTE_COLUMNS, row, strict=True))
     data["stage"] = VoteStage(data["stage"])
     return VoteRecord(**data)
+
 
 def _receipt_check(row: tuple[Any, ...]) -> ReceiptCheck:
     data = dict(zip(_RECEIPT_COLUMNS, row, strict=True))

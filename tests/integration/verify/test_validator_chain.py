@@ -1,4 +1,4 @@
-"""A validator node in-process on the real chain: evidence handling, restart safety, reputation.
+"""A validator node in-process on the real chain: evidence handling, restart safety, reputation, fees.
 
 The contract's own refusals (a late challenge, a vote from a non-member, a challenge from a
 non-validator) are asserted in tests/integration/chain/test_jobmarket.py; here the validator
@@ -15,9 +15,9 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from deai.chain.anchors import Anchors
 from deai.chain.deploy import Deployment
 from deai.chain.types import JobStatus
+from deai.chain.validator_pool import ValidatorPool
 from deai.config import Config
 from deai.errors import ContractRevert, EvidenceError
 from deai.node.validator import ValidatorNode, ValidatorSettings
@@ -25,7 +25,14 @@ from deai.testing.market import Market, cid, prepare_roles, snapshot
 from deai.testing.plugin import Chain
 from deai.units import tokens
 from deai.verify.evidence import Evidence
-from deai.verify.reputation import ballots, consensus, encode_scores, network_scores, scores_root
+from deai.verify.reputation import (
+    ballots,
+    consensus,
+    encode_scores,
+    latest_posted_epoch,
+    network_scores,
+    scores_root,
+)
 from deai.verify.state import CheckStage, JobCheck
 
 pytestmark = pytest.mark.integration
@@ -103,7 +110,14 @@ def test_a_good_challenge_goes_through_and_a_restart_never_posts_a_second_bond(m
     restarted.stop()
 
 
-def test_validators_post_scores_and_the_oracle_makes_the_market_prefer_reputable_providers(
+def _to_epoch_start(m: Market) -> int:
+    """Move the chain to 1 s into the next pool epoch; returns that epoch."""
+    length = ValidatorPool(m.w3, m.deployment).epoch_length()
+    m.advance((m.now() // length + 1) * length + 1 - m.now())
+    return m.now() // length
+
+
+def test_validators_report_scores_and_the_oracle_makes_the_market_prefer_reputable_providers(
     m: Market, tmp_path: Path,
 ) -> None:
     p1, p2 = m.addr("provider1"), m.addr("provider2")
@@ -111,22 +125,27 @@ def test_validators_post_scores_and_the_oracle_makes_the_market_prefer_reputable
     m.market.bid(m["provider1"], warmup, tokens(5))
     m.market.bid(m["provider2"], warmup, tokens(4))
     pid1, pid2 = m.market.account(p1).provider_id, m.market.account(p2).provider_id
-    epoch = 7
-    anchors = Anchors.from_deployment(m.w3, m.deployment)
+    pool = ValidatorPool(m.w3, m.deployment)
+    epoch = _to_epoch_start(m) - 1  # the epoch that just ended: reported during this one
     # two honest validators saw provider2 cheat; validator3 (a friend of provider2) says otherwise
     for role, scores in (("validator1", {pid1: 12_000, pid2: 2_500}), ("validator2", {pid1: 11_000, pid2: 2_500}),
                          ("validator3", {pid2: 65_535})):
         uri = encode_scores(scores)
-        anchors.post(m[role], scores_root(uri), epoch + 1, len(scores), uri)
-    anchors.post(m["client1"], scores_root(encode_scores({pid2: 65_535})), epoch + 1, 1,
-                 encode_scores({pid2: 65_535}))  # not a validator: ignored
+        pool.report(m[role], epoch, scores_root(uri), uri)
+    with pytest.raises(ContractRevert, match="not an active validator"):  # a non-validator cannot vote
+        pool.report(m["client1"], epoch, scores_root(encode_scores({pid2: 65_535})), encode_scores({pid2: 65_535}))
     found = network_scores(m.w3, m.deployment, epoch)
     assert found[p2].median == 2_500 and found[p2].score == 2_500  # the friend is clipped
     assert found[p1].score == 11_500 and found[p1].validators == 2
+    assert {b.stake for b in ballots(m.w3, m.deployment, epoch)} == {tokens(500)}  # the recorded weights
+    m.staking.deposit(m["validator3"], tokens(5_000))  # stake added later does not change the past
     assert consensus(ballots(m.w3, m.deployment, epoch)) == consensus(ballots(m.w3, m.deployment, epoch))
+    assert network_scores(m.w3, m.deployment, epoch) == found
+    assert latest_posted_epoch(m.w3, m.deployment) == epoch
 
     m.market.set_reputation_oracle(m["deployer"], m.addr("validator1"))
-    oracle = _node(m, tmp_path, epoch_s=1, oracle=True, post_scores=False)
+    oracle = _node(m, tmp_path, oracle=True, post_scores=False)
+    m.advance(pool.epoch_length() // 2)  # the epoch comes of age half an epoch after its end
     oracle.apply_consensus()
     assert m.market.account(p2).reputation == 2_500 and m.market.account(p1).reputation == 11_500
 
@@ -140,18 +159,56 @@ def test_validators_post_scores_and_the_oracle_makes_the_market_prefer_reputable
 
 
 def test_a_validator_scores_the_providers_it_checked(m: Market, tmp_path: Path) -> None:
-    node = _node(m, tmp_path, epoch_s=3_600)  # long epochs: the two posts below fall in one
+    node = _node(m, tmp_path)
+    pool = ValidatorPool(m.w3, m.deployment)
     warmup = m.post()
     m.market.bid(m["provider1"], warmup, tokens(5))
     provider = m.addr("provider1")
     for job_id, verdict in ((1001, "match"), (1002, "match"), (1003, "mismatch")):
         node.state.put(JobCheck(job_id, CheckStage.CHECKED, provider=provider, verdict=verdict))
-    m.advance(3_600)
+    epoch = _to_epoch_start(m) - 1
     node.post_scores()
-    posts = [p for p in Anchors.from_deployment(m.w3, m.deployment).events(provider=node.address)]
-    assert len(posts) == 1
+    reports = pool.reports(validator=node.address)
+    assert len(reports) == 1 and reports[0].epoch == epoch and reports[0].weight == tokens(500)
     pid = m.market.account(provider).provider_id
-    assert posts[0].uri == encode_scores({pid: 5_100})  # 2 verified (+2 %), 1 wrong (halved)
+    assert reports[0].uri == encode_scores({pid: 5_100})  # 2 verified (+2 %), 1 wrong (halved)
     node.post_scores()  # once per epoch
-    assert len(Anchors.from_deployment(m.w3, m.deployment).events(provider=node.address)) == 1
+    assert len(pool.reports(validator=node.address)) == 1 and node.state.last_post() == epoch
     node.stop()
+
+
+def test_a_validator_earns_its_stake_share_of_the_fees_of_finalized_jobs(m: Market, tmp_path: Path) -> None:
+    pool = ValidatorPool(m.w3, m.deployment)
+    node = _node(m, tmp_path)  # validator1, stake 500
+    jobs = [m.committed(price=tokens(p), spec=f"spec{p}") for p in (5, 3)]
+    m.advance(m.market.settings().challenge_window)
+    for job in jobs:
+        m.market.finalize(m["client2"], job)
+    fees = sum(m.market.fee_for(tokens(p)) for p in (5, 3))
+
+    epoch = _to_epoch_start(m)
+    node.collect_fees()  # syncs the parked fees into this epoch's pot
+    assert pool.epoch(epoch).pot == fees and node.stats.fee_syncs == 1
+    node.collect_fees()  # once per epoch: no second sync
+    assert node.stats.fee_syncs == 1
+
+    m.advance(pool.epoch_length())  # epoch + 1: report
+    node.post_scores()  # it checked nobody: an empty vector, still its duty done
+    uri = encode_scores({})
+    pool.report(m["validator2"], epoch, scores_root(uri), uri)
+    node.collect_fees()  # the reporting period is open: nothing to claim yet
+    assert node.stats.fee_claims == 0 and node.state.claims() == {}
+
+    m.advance(pool.epoch_length())  # epoch + 2: claim
+    wallet = m.token.balance_of(node.address)
+    node.collect_fees()
+    share = fees * tokens(500) // tokens(1_000)
+    assert node.stats.fees_earned == share and node.stats.fee_claims == 1
+    assert m.token.balance_of(node.address) == wallet + share
+    assert node.state.claims() == {epoch: share}
+    node.stop()
+    restarted = _node(m, tmp_path)  # the earnings are remembered
+    assert restarted.stats.fees_earned == share
+    restarted.collect_fees()
+    assert m.token.balance_of(node.address) == wallet + share  # claimed once
+    restarted.stop()
