@@ -47,6 +47,18 @@ def start(
     cheat: Annotated[
         str | None, typer.Option(help="Tests only: false-challenge (challenge honest work).")
     ] = None,
+    receipt_checks: Annotated[
+        bool, typer.Option("--receipt-checks/--no-receipt-checks",
+                           help="Sample anchored fast-path receipts, re-run them, challenge and vote.")
+    ] = True,
+    receipt_sample_rate: Annotated[
+        float, typer.Option(help="Fraction of anchored receipts to re-run (1 = all).")
+    ] = 0.05,
+    gateway: Annotated[
+        list[str] | None,
+        typer.Option(help="An IPFS gateway to fetch data and challengers' evidence from (another "
+                          "validator's URL); repeat."),
+    ] = None,
 ) -> None:
     """Stake, register and validate until stopped (SIGINT/SIGTERM)."""
     from deai.node.validator import ValidatorNode, ValidatorSettings
@@ -59,6 +71,8 @@ def start(
         raise ConfigError(f"--audit-rate is a fraction in [0, 1], not {audit_rate}")
     if epoch < 1:
         raise ConfigError("--epoch-s must be at least 1")
+    if not 0.0 <= receipt_sample_rate <= 1.0:
+        raise ConfigError(f"--receipt-sample-rate is a fraction in [0, 1], not {receipt_sample_rate}")
     if model:
         model_dirs = tuple(model)
     else:
@@ -66,7 +80,10 @@ def start(
 
         model_dirs = tuple(demo_model_dirs().values())
     settings = ValidatorSettings(model_dirs=model_dirs, host=host, port=port, epoch_s=epoch,
-                                 redundant_audit_bps=round(audit_rate * 10_000), oracle=oracle, cheat=cheat)
+                                 redundant_audit_bps=round(audit_rate * 10_000), oracle=oracle, cheat=cheat,
+                                 receipt_checks=receipt_checks,
+                                 receipt_sample_bps=round(receipt_sample_rate * 10_000),
+                                 gateways=tuple(gateway or ()))
     account = load_account(ctx, key, devnet_role)
     node = ValidatorNode(config, account, _deployment(config), settings)
     stop = threading.Event()

@@ -23,6 +23,11 @@ store, stakes and registers as a validator (or reactivates), and serves a small 
    (``sync``) and claims its share of every epoch it reported for whose reporting period
    has closed (docs/verification.md, "Validator fees").
 
+With ``receipt_checks`` on (the default), each round also does the fast path's share
+(``deai.node.receipt_checks``): it samples the receipts providers anchor, re-runs them,
+challenges wrong responses on ``ReceiptDisputes``, votes on the receipt disputes it is drawn
+for and resolves them (``/v1/receipt-checks`` shows the rows).
+
 Every step is recorded before the transaction it leads to, and a restarted validator asks
 the chain how an interrupted step ended, so it never posts a bond twice. ``cheat`` turns
 it into the adversary of the tests: ``false-challenge`` challenges results its own check
@@ -62,6 +67,7 @@ from deai.errors import ContractRevert, DeaiError, EvidenceError, NodeError
 from deai.http_server import AppServer
 from deai.market.discovery import list_providers
 from deai.node.loop import run_ticks
+from deai.node.receipt_checks import ReceiptChecker
 from deai.runtime.canonical import RunSettings
 from deai.runtime.compare import Comparison, compare_results, policy_for
 from deai.runtime.execute import Executor, WorkloadResult, result_hash
@@ -115,8 +121,14 @@ class ValidatorSettings:
     oracle: bool = False
     """Write the consensus reputation to the JobMarket (needs setReputationOracle to name us)."""
     cheat: str | None = None
+    receipt_checks: bool = True
+    """Sample anchored fast-path receipts, re-run them, challenge and vote (``deai.node.receipt_checks``)."""
+    receipt_sample_bps: int = DEFAULT_SAMPLE_BPS
+    """The fraction of anchored receipts this validator re-runs, in basis points (10000 = all)."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.receipt_sample_bps <= 10_000:
+            raise NodeError(f"the receipt sampling rate is 0..10000 basis points, not {self.receipt_sample_bps}")
         if self.cheat is not None and self.cheat not in CHEATS:
             raise NodeError(f"unknown validator cheat {self.cheat!r}", hint=f"one of {', '.join(CHEATS)}")
 
@@ -138,6 +150,10 @@ class ValidatorStats:
     fee_claims: int = 0
     fees_earned: int = 0
     """Validator fees claimed from the ValidatorPool, in token base units (all time)."""
+    receipt_checks: int = 0
+    receipt_mismatches: int = 0
+    receipt_faults: int = 0
+    receipt_challenges: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -174,6 +190,7 @@ class ValidatorNode:
         self._endpoints: tuple[float, list[tuple[str, str]]] = (0.0, [])
         self._block_hashes: dict[int, bytes] = {}
         self._window = 0
+        self.receipts = ReceiptChecker.for_node(self) if settings.receipt_checks else None
 
     # --- start and stop ---------------------------------------------------------------------
 
@@ -187,6 +204,8 @@ class ValidatorNode:
         self.ensure_registered()
         if self.state.get_cursor(MARKET_CURSOR) == 0:
             self.state.set_cursor(MARKET_CURSOR, self.deployment.block)
+        if self.receipts is not None:
+            self.receipts.start()
         if self._server is not None:
             self._server.start()
         log.info("validator %s ready (sampling key %s…)", self.address, key_commitment(self.key)[:12])
@@ -194,6 +213,8 @@ class ValidatorNode:
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
+        if self.receipts is not None:
+            self.receipts.close()
         self.state.close()
 
     def ensure_registered(self) -> None:
@@ -224,6 +245,8 @@ class ValidatorNode:
             self.collect_fees()
         if self.settings.oracle:
             self.apply_consensus()
+        if self.receipts is not None:
+            self.receipts.tick()
 
     def follow(self) -> None:
         """Record the market events since the cursor."""
@@ -738,6 +761,11 @@ def create_app(node: ValidatorNode) -> Any:
                                  "hint": "ask the chain with `deai job status ID`"}, status_code=404)
         return JSONResponse(_check_json(record))
 
+    @app.get("/v1/receipt-checks")
+    def receipt_checks() -> dict[str, Any]:
+        return {"checks": [_row_json(r) for r in node.state.receipt_checks()],
+                "votes": [_row_json(v) for v in node.state.receipt_votes()]}
+
     @app.get("/v1/scores")
     def scores() -> dict[str, Any]:
         return {"epoch_s": node.epoch_s, "last_posted_epoch": node.state.last_post(),
@@ -745,6 +773,14 @@ def create_app(node: ValidatorNode) -> Any:
 
     app.include_router(gateway_router(node.store))
     return app
+
+
+def _row_json(record: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data: dict[str, Any] = asdict(record)
+    data["stage"] = record.stage.value
+    return data
 
 
 def _check_json(record: JobCheck) -> dict[str, Any]:
