@@ -15,7 +15,10 @@ then measures, on the same chain in one run:
 - the fast path, from ``bench/gas_fastpath.py`` when it is there (``measure_fastpath``):
   ``fastpath_gas_per_request_batch_{1,100,10000}``;
 - an on-chain AI request, from ``bench/gas_onchain.py`` (``measure_onchain``): request +
-  delivery + callback, ``ai_request_gas_total`` (and its parts, ``ai_request_gas_*``).
+  delivery + callback, ``ai_request_gas_total`` (and its parts, ``ai_request_gas_*``);
+- the validator fee pool, off the job path: ``pool_sync_gas`` (collect the fees parked
+  under two provider ids and move them into the pool), ``pool_report_gas`` (a validator's
+  per-epoch score report, a typical URI) and ``pool_claim_gas`` (its share, paid out).
 
     .venv/bin/python bench/gas.py [--json] [--jobs N]
 
@@ -48,6 +51,7 @@ from deai.chain.rpc import connect
 from deai.chain.staking import Staking
 from deai.chain.token import Token
 from deai.chain.types import JobReason, Verification, WorkloadKind
+from deai.chain.validator_pool import ValidatorPool
 from deai.config import Config
 from deai.units import TokenAmount, tokens
 
@@ -138,6 +142,22 @@ class Bench:
         return sum(parts.values()), parts
 
 
+def pool_gas(bench: Bench, deployment: Deployment) -> dict[str, int]:
+    """Sync the fees the jobs above parked, report for the epoch they went into, claim."""
+    a, pool = bench.accounts, ValidatorPool(bench.w3, deployment)
+    length = pool.epoch_length()
+    synced = pool.sync(a["client1"], [1, 2])
+    bench.advance((bench.market.chain_time() // length + 1) * length + 1 - bench.market.chain_time())
+    uri = "deai-scores/v1:1=10500,2=9800"
+    root = bytes(Web3.keccak(text=uri))
+    reports = [pool.report(a[v], synced.epoch, root, uri) for v in ("validator1", "validator2", "validator3")]
+    bench.advance(length)
+    claimed = pool.claim(a["validator1"], synced.epoch)
+    return {"pool_sync_gas": bench.gas(synced.transaction_hash),
+            "pool_report_gas": bench.gas(reports[-1].transaction_hash),
+            "pool_claim_gas": bench.gas(claimed.transaction_hash)}
+
+
 def steady(bench: Bench, client: LocalAccount, provider: LocalAccount, jobs: int,
            after_each: Any = None) -> list[JobGas]:
     for _ in range(2):  # warm up: every account and id this path touches exists afterwards
@@ -207,6 +227,7 @@ def main() -> None:
         wallet_path = steady(bench, a["client2"], a["provider2"], args.jobs, drain)
         dispute_gas, dispute_parts = bench.dispute(fraud=True)
         upheld_gas, _ = bench.dispute(fraud=False)
+        pool = pool_gas(bench, deployment)
 
         fastpath: dict[str, int] = {}
         measure_fastpath = load_fastpath()
@@ -231,6 +252,8 @@ def main() -> None:
           f"{'meets it' if mean(account_path).total <= TARGET else 'MISSES it'}")
     print("dispute, fraud proven: " + ", ".join(f"{k} {v:,}" for k, v in dispute_parts.items())
           + f" = {dispute_gas:,}; result upheld: {upheld_gas:,}")
+    print("validator fee pool: " + ", ".join(f"{k.removeprefix('pool_').removesuffix('_gas')} {v:,}"
+                                             for k, v in pool.items()))
     for key, value in fastpath.items():
         print(f"{key}: {value:,}")
     if args.json:
@@ -240,6 +263,7 @@ def main() -> None:
             "job_path_gas_first_job": first.total,
             "dispute_gas": dispute_gas,
             "dispute_gas_upheld": upheld_gas,
+            **pool,
             **fastpath,
         }
         print(json.dumps(result))
