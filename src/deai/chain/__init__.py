@@ -14,6 +14,10 @@
 - ``MarketParams``, ``deploy_market`` (market_setup.py) — Staking, Registry, ValidatorPool and
   JobMarket deployed with their parameters and wired (slasher, lockers, the pool as the
   market's fee recipient); called by ``deploy_protocol``.
+- ``ReceiptDisputes`` (receipt_disputes.py) — fast-path receipt challenges: a validator
+  disputes an anchored receipt with its signature and Merkle proof, a committee votes, a
+  fraud verdict slashes the provider max(minSlash, price / p + 1); ``ReceiptDisputeParams``
+  and ``deploy_receipt_disputes`` (market_setup.py), called by ``deploy_protocol``.
 - ``ValidatorPool`` (validator_pool.py) — the JobMarket's fee recipient: validators report
   their per-epoch reputation scores there and claim the epoch's fees by stake; ``PoolEpoch``.
 - ``Token`` (token.py), ``Staking`` (staking.py), ``Registry`` (registry.py), ``JobMarket``
@@ -30,5 +34,5 @@
   JobMarket jobs, delivery, optimistic/final callbacks, retries, settlement, subscriptions;
   its events and types, ``deploy_ai_requests``, ``compile_consumer`` (docs/onchain-ai.md).
 - ``contracts/`` — the Vyper sources: Token, Staking, Registry, JobMarket, ValidatorPool, Channels, Anchors,
-  AINFT, AIRequests, and the consumer interfaces IAIConsumer.vyi and IAIInputSource.vyi.
+  ReceiptDisputes (with the committee.vy module it shares with JobMarket), AINFT, AIRequests, and the consumer interfaces IAIConsumer.vyi and IAIInputSource.vyi.
 """
