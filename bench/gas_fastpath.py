@@ -12,6 +12,12 @@ inclusion is checked on chain before the figure counts.
 
     .venv/bin/python bench/gas_fastpath.py [--json]
 
+``receipt_challenge_gas`` is a validator's ``ReceiptDisputes.challenge`` of one receipt of a
+100-receipt anchored batch (signed with the provider's real ``ReceiptSigner``): digest and
+signature checked on chain, the Merkle proof (7 siblings) checked through Anchors, a
+committee drawn, the bond pulled. ``receipt_dispute_gas`` adds the committee's two votes
+and the ``resolve`` that slashes the provider through Staking.
+
 ``bench/gas.py`` imports ``measure_fastpath`` to put the three gas keys in its report.
 """
 
@@ -131,6 +137,59 @@ def measure_fastpath(
     }
 
 
+def measure_receipt_challenge(
+    w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]
+) -> dict[str, int]:
+    """``receipt_challenge_gas`` and ``receipt_dispute_gas`` (challenge + votes + resolve)."""
+    from deai.chain.receipt_disputes import ReceiptDisputes
+    from deai.chain.registry import Registry
+    from deai.chain.staking import Staking
+    from deai.chain.token import Token
+    from deai.chain.types import WorkloadKind
+    from deai.node.fastpath.receipts import Receipt, ReceiptSigner, body_hash, receipt_domain
+
+    anchors, disputes = Anchors.from_deployment(w3, deployment), ReceiptDisputes.from_deployment(w3, deployment)
+    staking, registry, token = Staking(w3, deployment), Registry(w3, deployment), Token(w3, deployment)
+    provider, challenger = accounts["provider1"], accounts["validator1"]
+    if registry.contract.functions.providerStateOf(provider.address).call() == 0:
+        staking.deposit(provider, tokens(1_000))
+        registry.register_provider(provider, "http://127.0.0.1:9100", _cid(b"capabilities"),
+                                   {WorkloadKind.INFERENCE: PRICE})
+    for role in ("validator1", "validator2", "validator3"):
+        if not registry.contract.functions.validatorActive(accounts[role].address).call():
+            staking.deposit(accounts[role], tokens(500))
+            registry.register_validator(accounts[role])
+    token.ensure_allowance(challenger, disputes.address, disputes.challenge_bond())
+
+    signer = ReceiptSigner(provider, receipt_domain(int(w3.eth.chain_id), anchors.address))
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    signed = [signer.sign(Receipt(
+        provider=signer.address, channel_id=ChannelId(b"\x05" * 32), sequence=i,
+        request_hash=body_hash(b"request %d" % i), response_hash=body_hash(b"response %d" % i),
+        model="bafkreimodel", price=PRICE, cumulative_amount=TokenAmount(PRICE * i), issued_at=now,
+    )) for i in range(1, 101)]
+    tree = MerkleTree(s.leaf for s in signed)
+    sequence = anchors.last_sequence(provider.address) + 1
+    anchors.post(provider, tree.root, sequence, len(tree), "bafkreibatchofreceipts")
+    challenged = disputes.challenge(challenger, signed[50], sequence, tree.siblings(50),
+                                    _cid(b"evidence"), approve=False)
+    gas = {"challenge": _gas(w3, challenged.transaction_hash)}
+    members = {str(a.address): a for a in accounts.values()}
+    for member in challenged.committee:
+        gas[f"vote {member}"] = _gas(w3, disputes.vote(members[member], challenged.digest, True).transaction_hash)
+    resolved = disputes.resolve(challenger, challenged.digest)
+    if resolved.slashed != disputes.slash_for(PRICE):
+        raise RuntimeError(f"the dispute slashed {resolved.slashed}, expected {disputes.slash_for(PRICE)}")
+    gas["resolve"] = _gas(w3, resolved.transaction_hash)
+    return {"receipt_challenge_gas": gas["challenge"], "receipt_dispute_gas": sum(gas.values())}
+
+
+def _cid(label: bytes) -> str:
+    from deai.chain.cids import cid_from_digest
+
+    return str(cid_from_digest(bytes(keccak(label))))
+
+
 def measure_voucher_verify(count: int = 5_000) -> float:
     """Vouchers a provider accepts per second on one core (each one distinct, fully checked)."""
     client: LocalAccount = Account.from_key("0x" + "42" * 32)
@@ -174,6 +233,7 @@ def main() -> None:
         fund_demo_accounts(w3, deployment)
         accounts = {role: demo_account(role) for role in DEMO_ROLES}
         batches = measure_fastpath_detail(w3, deployment, accounts)
+        challenge = measure_receipt_challenge(w3, deployment, accounts)
     finally:
         anvil.stop()
     per_s = measure_voucher_verify()
@@ -184,11 +244,14 @@ def main() -> None:
         print(f"{b.requests:>9} {b.open_gas:>8} {b.anchor_gas:>8} {b.close_gas:>8} {b.total:>8}"
               f" {b.per_request:>8} {b.tree_seconds:>7.3f}   ({b.approve_gas})")
     print(f"voucher checks per second, one core (VoucherVerifier.accept): {per_s:,.0f}")
+    print(f"receipt challenge (one receipt of 100 anchored): {challenge['receipt_challenge_gas']:,} gas; "
+          f"with the committee's votes and resolve (slash): {challenge['receipt_dispute_gas']:,} gas")
     if args.json:
         result: dict[str, float | int] = {
             f"fastpath_gas_per_request_batch_{b.requests}": b.per_request for b in batches
         }
         result["voucher_verify_per_s"] = round(per_s)
+        result.update(challenge)
         print(json.dumps(result))
 
 
