@@ -3,7 +3,9 @@
 Routes: ``/`` (network overview with charts), ``/provider/{address}``, ``/address/{address}``,
 ``/job/{id}`` (timeline with reasons, bids, output, provenance link),
 ``/job/{id}/provenance`` (``deai.provenance.verify`` on the job's output),
-``/model/{cid}`` (a model or dataset and its lineage graph), ``/search?q=``,
+``/model/{cid}`` (a model or dataset and its lineage graph), ``/ai-requests`` (on-chain AI
+requests: per status and consumer, newest first, ``?status=`` / ``?consumer=`` filters),
+``/ai-request/{id}`` (its job, delivery, callbacks, why it failed), ``/search?q=``,
 ``/api/stats`` and ``/api/health`` (JSON), ``/static/…``.
 
 Nothing a visitor types can produce a stack trace: unknown or malformed ids and CIDs give
@@ -179,6 +181,7 @@ def create_app(explorer: Explorer, *, follow: bool = True) -> FastAPI:
                 "revenue": queries.revenue_per_provider(db),
                 "latency": queries.latency(db),
                 "outcomes": queries.verification_outcomes(db),
+                "ai_requests": queries.ai_requests(db, limit=5),
                 "prices": queries.price_per_kind(db, bucket_s=bucket),
                 "offered": queries.price_per_kind(db, bucket_s=bucket, offered=True),
             }
@@ -251,8 +254,41 @@ def create_app(explorer: Explorer, *, follow: bool = True) -> FastAPI:
                             "Job ids count up from 1; a job posted moments ago appears within seconds.")
         timeline = explorer.read(lambda db: queries.job_timeline(db, job_id))
         bids = explorer.read(lambda db: queries.job_bids(db, job_id))
-        return page(request, "job.html", health, j=row, timeline=timeline, bids=bids,
+        ai = explorer.read(lambda db: queries.ai_request(db, job_id))
+        return page(request, "job.html", health, j=row, timeline=timeline, bids=bids, ai=ai,
                     why=timeline[-1]["reason"] if timeline else "")
+
+    @app.get("/ai-requests", response_class=HTMLResponse)
+    def ai_requests_page(request: Request, status: str = "", consumer: str = "") -> Response:
+        health = checked_health()
+        if status and status not in queries.AI_STATUSES:
+            raise PageError(404, "No such status", f"{status[:60]!r} is not a request status.",
+                            "Statuses: " + ", ".join(queries.AI_STATUSES) + ".")
+        who = _address(consumer) if consumer else None
+
+        def load(db: Any) -> dict[str, Any]:
+            return {"requests": queries.ai_requests(db, status=status or None, consumer=who),
+                    "counts": queries.ai_request_counts(db),
+                    "subscriptions": queries.ai_subscriptions(db)}
+
+        d = explorer.read(load)
+        by_status = d["counts"]["by_status"]
+        svg = charts.bar_chart([(s, n) for s, n in by_status.items() if n], title="requests per status",
+                               fmt=lambda v: f"{v:g}",
+                               links=[f"/ai-requests?status={s.replace(' ', '+')}" for s, n in by_status.items() if n])
+        return page(request, "ai_requests.html", health, svg=Markup(svg), total=sum(by_status.values()),
+                    meanings=queries.AI_STATUSES, filter_status=status, consumer=who, **d)
+
+    @app.get("/ai-request/{request_id}", response_class=HTMLResponse)
+    def ai_request_page(request: Request, request_id: int) -> Response:
+        health = checked_health()
+        row = explorer.read(lambda db: queries.ai_request(db, request_id))
+        if row is None:
+            raise PageError(404, "AI request not found",
+                            f"There is no on-chain AI request #{request_id} on this chain.",
+                            "A request's id is its JobMarket job's id; see them all at /ai-requests.")
+        timeline = explorer.read(lambda db: queries.ai_request_timeline(db, request_id))
+        return page(request, "ai_request.html", health, r=row, timeline=timeline)
 
     @app.get("/job/{job_id}/provenance", response_class=HTMLResponse)
     def provenance_page(request: Request, job_id: int) -> Response:
@@ -290,7 +326,8 @@ def create_app(explorer: Explorer, *, follow: bool = True) -> FastAPI:
             raise PageError(404, "Nothing found",
                             f"Nothing on this chain matches {q.strip()[:100]!r}." if q.strip() else "Type something to search for.",
                             "Search by provider or account address (0x…), job id (a number), "
-                            "model, dataset, spec or output CID (bafy…), or transaction hash.")
+                            "on-chain AI request (ai 12), model, dataset, spec or output CID "
+                            "(bafy…), or transaction hash.")
         return RedirectResponse(target, status_code=303)
 
     # --- JSON --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from deai.apps.analytics.sample import SampleHistory, make_sample_history
+from deai.chain.ai_requests import AIRequests, CallbackState
 from deai.chain.deploy import Deployment
 from deai.chain.devnet import DEMO_ROLES, Devnet, demo_account
 from deai.chain.jobmarket import JobMarket
@@ -112,7 +113,8 @@ def test_every_page_shows_the_chains_numbers(net: Net, browser: WebDriver) -> No
     wait_indexed(browser, net)
     load(browser, net.explorer.url + "/", "overview")
     count = net.market.job_count()
-    assert int(value(browser, "jobs-total")) == count == 9
+    assert int(value(browser, "jobs-total")) == count == 15
+    assert int(value(browser, "ai-requests-total")) == len(net.history.ai_requests) == 6
     statuses = [net.market.job(i).status for i in range(1, count + 1)]
     for status in JobStatus:
         if status is not JobStatus.NONE:
@@ -149,6 +151,19 @@ def test_every_page_shows_the_chains_numbers(net: Net, browser: WebDriver) -> No
     assert int(value(browser, "asset-parents")) == 2
     assert len(browser.find_elements(By.CSS_SELECTOR, "#lineage svg a")) == 4  # itself, 2 parents, a grandparent
 
+    ai = AIRequests(net.w3, net.deployment)
+    load(browser, f"{net.explorer.url}/ai-requests", "ai-requests")
+    shown = browser.find_elements(By.CSS_SELECTOR, "#ai-requests tbody tr")
+    assert [int(str(r.get_attribute("data-request"))) for r in shown] == sorted(net.history.ai_requests.values(), reverse=True)
+    failed_id = net.history.ai_requests["callback_failed"]
+    load(browser, f"{net.explorer.url}/ai-request/{failed_id}", "ai-request")
+    assert value(browser, "ai-request-status") == "callback failed"
+    assert ai.request(failed_id).callback is CallbackState.FAILED
+    assert "retry it" in browser.find_element(By.ID, "ai-request-why").text
+    browser.find_element(By.ID, "ai-request-job").click()  # the request's job, and back through its link
+    WebDriverWait(browser, 10).until(lambda b: f"/job/{failed_id}" in b.current_url)
+    assert browser.find_element(By.CSS_SELECTOR, "#job-ai-request a").get_attribute("href").endswith(f"/ai-request/{failed_id}")
+
     load(browser, f"{net.explorer.url}/address/{demo_account('client1').address}", "address")
     assert int(value(browser, "address-balance")) == net.token.balance_of(demo_account("client1").address)
 
@@ -173,10 +188,11 @@ def test_unknown_ids_and_a_stopped_chain_give_friendly_pages(net: Net, browser: 
         lambda b: (b.get(net.explorer.url + "/"), b.find_elements(By.ID, "chain-down"))[1])
     browser.save_screenshot(str(ARTIFACTS / "chain-down.png"))
     assert "Traceback" not in browser.page_source
-    assert int(value(browser, "jobs-total")) == 9  # what was indexed is still shown
+    assert int(value(browser, "jobs-total")) == 15  # what was indexed is still shown
 
 
 def test_screenshots_were_saved(net: Net) -> None:
     shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
-    assert {"overview.png", "provider.png", "job.png", "model.png", "chain-down.png"} <= set(shots)
+    assert {"overview.png", "provider.png", "job.png", "model.png", "chain-down.png", "ai-requests.png",
+            "ai-request.png"} <= set(shots)
     assert shutil.disk_usage(ARTIFACTS).free > 0

@@ -31,7 +31,7 @@ def data_dir(sampled: Sampled, tmp_path: Path) -> Path:
 def test_index_run_status_and_stats(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--data-dir", str(data_dir), "index", "run", "--json"]) == 0
     ran = last_json(capsys.readouterr().out)
-    assert ran["jobs"] == 9 and ran["behind"] == 0
+    assert ran["jobs"] == 15 and ran["behind"] == 0
     assert run(["--data-dir", str(data_dir), "index", "status", "--json"]) == 0
     assert last_json(capsys.readouterr().out)["source"] == "index file"
     assert run(["--data-dir", str(data_dir), "stats", "--json"]) == 0
@@ -46,7 +46,7 @@ def test_a_running_explorer_answers_for_the_index(data_dir: Path, capsys: pytest
     explorer = start_explorer(Config(data_dir=data_dir), refresh_s=0)
     try:
         assert run(["--data-dir", str(data_dir), "stats", "--json"]) == 0
-        assert last_json(capsys.readouterr().out)["overview"]["jobs"] in range(0, 10)
+        assert last_json(capsys.readouterr().out)["overview"]["jobs"] in range(0, 16)
         assert run(["--data-dir", str(data_dir), "index", "status", "--json"]) == 0
         assert last_json(capsys.readouterr().out)["source"] == f"explorer at {explorer.url}"
         assert run(["--data-dir", str(data_dir), "index", "run"]) == 9  # IndexInUse

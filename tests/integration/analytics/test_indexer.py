@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from deai.apps.analytics import Indexer, open_index, overview
+from deai.apps.analytics import Indexer, open_index, overview, queries
 from deai.apps.analytics.queries import rows, scalar
+from deai.chain.ai_requests import AIRequests, CallbackState, FailureReason, RequestStatus
 from deai.chain.devnet import DEMO_ROLES, demo_account
 from deai.chain.jobmarket import JobMarket
 from deai.chain.registry import Registry
@@ -35,7 +36,7 @@ def test_tables_equal_what_the_chain_says(sampled: Sampled, chain: Chain) -> Non
     db = index(sampled).db
     market, staking = JobMarket(chain.w3, chain.deployment), Staking(chain.w3, chain.deployment)
     token, registry = Token(chain.w3, chain.deployment), Registry(chain.w3, chain.deployment)
-    assert scalar(db, "SELECT count(*) FROM jobs") == market.job_count() == 9
+    assert scalar(db, "SELECT count(*) FROM jobs") == market.job_count() == 15
     for job in rows(db, "SELECT * FROM jobs ORDER BY job_id"):
         onchain = market.job(job["job_id"])
         assert job["status"] == onchain.status.name
@@ -58,13 +59,75 @@ def test_tables_equal_what_the_chain_says(sampled: Sampled, chain: Chain) -> Non
     assert scalar(db, "SELECT count(*) FROM models") == 2 and scalar(db, "SELECT count(*) FROM datasets") == 2
     assert scalar(db, "SELECT count(*) FROM lineage WHERE child_cid = ?", [sampled.history.finetuned]) == 2
     o = overview(db)
-    assert o.jobs_by_state == {"OPEN": 1, "ASSIGNED": 1, "COMMITTED": 1, "DISPUTED": 0,
-                               "FINALIZED": 3, "EXPIRED": 2, "REJECTED": 1}
+    assert o.jobs_by_state == {"OPEN": 2, "ASSIGNED": 2, "COMMITTED": 4, "DISPUTED": 0,
+                               "FINALIZED": 3, "EXPIRED": 3, "REJECTED": 1}
+    assert o.ai_requests == 6 and o.ai_callbacks_failed == 1
     assert o.anchors == 1 and o.anchored_leaves == 8 and o.channels_open == 1
     assert o.slashed == staking.total_staked() * 0 + scalar(db, "SELECT sum(amount) FROM slash_events")
     # rows are keyed by (block, log index): each event once
-    for table in ("events", "job_events", "transfers", "stake_events"):
+    for table in ("events", "job_events", "transfers", "stake_events", "ai_request_events"):
         assert scalar(db, f"SELECT count(*) - count(DISTINCT (block_number, log_index)) FROM {table}") == 0
+
+
+# label → (status, job status, latest callback ok, callbacks, failed callbacks, on-chain status)
+AI_OUTCOMES = {
+    "expired": ("failed", "EXPIRED", True, 1, 0, RequestStatus.FAILED),
+    "answered": ("delivered", "COMMITTED", True, 1, 0, RequestStatus.DELIVERED),
+    "callback_failed": ("callback failed", "COMMITTED", False, 1, 1, RequestStatus.DELIVERED),
+    "retried": ("retried", "COMMITTED", True, 2, 1, RequestStatus.DELIVERED),
+    "assigned": ("assigned", "ASSIGNED", None, 0, 0, RequestStatus.PENDING),
+    "subscription_round": ("requested", "OPEN", None, 0, 0, RequestStatus.PENDING),
+}
+
+
+def test_ai_requests_equal_what_the_chain_says(sampled: Sampled, chain: Chain) -> None:
+    db = index(sampled).db
+    h, ai = sampled.history, AIRequests(chain.w3, chain.deployment)
+    found = {r["request_id"]: r for r in queries.ai_requests(db)}
+    assert list(found) == sorted(h.ai_requests.values(), reverse=True)  # newest first
+    for label, (status, job_status, ok, calls, failed, onchain_status) in AI_OUTCOMES.items():
+        r, onchain = found[h.ai_requests[label]], ai.request(h.ai_requests[label])
+        assert (r["status"], r["job_status"], r["callback_ok"], r["callbacks"], r["failed_callbacks"]) == (
+            status, job_status, ok, calls, failed), label
+        assert onchain.status is onchain_status, label
+        assert onchain.callback is {True: CallbackState.OK, False: CallbackState.FAILED, None: CallbackState.NOT_CALLED}[ok]
+        assert r["consumer"] == onchain.consumer == h.ai_consumer
+        assert r["callback_gas_limit"] == onchain.callback_gas_limit == 200_000
+        assert (r["subscription_id"] or 0) == onchain.subscription_id
+        assert r["model_cid"] == h.model and r["kind"] == "classify" and r["policy"] == "optimistic"
+        assert r["verification"] == "sampled(p=10.00%)"
+        delivered = ai.delivery(r["request_id"])
+        if delivered is None:
+            assert r["delivered_at"] is None and r["output_text"] is None
+        else:
+            assert r["output"] == "0x" + delivered.output.hex() and r["output_text"] == "class 7"
+            assert r["manifest_cid"] == delivered.manifest_cid and r["delivered_by"] == delivered.provider
+            assert r["callback_gas"] == 200_000
+    expired = found[h.ai_requests["expired"]]
+    assert expired["failure_code"] == FailureReason.EXPIRED
+    assert expired["status_text"] == expired["failure_reason"] == FailureReason.EXPIRED.sentence
+    assert expired["refunded"] == expired["max_price"] == 3 * 10**18
+    assert found[h.ai_requests["subscription_round"]]["subscription_id"] == h.ai_subscription == 1
+    counts = queries.ai_request_counts(db)
+    assert counts["by_status"] == {
+        "requested": 1, "assigned": 1, "committed": 0, "awaiting release": 0, "delivered": 1,
+        "callback failed": 1, "retried": 1, "unsettled": 0, "failed": 1, "dispute callback failed": 0,
+    }
+    assert [(c["consumer"], c["requests"], c["answered"], c["callbacks_failed"], c["failed"])
+            for c in counts["by_consumer"]] == [(h.ai_consumer, 6, 2, 1, 1)]
+    [sub] = queries.ai_subscriptions(db)
+    assert (sub["subscription_id"], sub["fired"], sub["rounds"], sub["last_request_id"], sub["cancelled"]) == (
+        1, 1, 2, h.ai_requests["subscription_round"], False)
+    assert scalar(db, "SELECT sum(amount) FROM ai_flows WHERE kind = 'deposit'") == 40 * 10**18
+    # the timeline interleaves the request's AIRequests and JobMarket events
+    events = [(e["contract"], e["event"]) for e in queries.ai_request_timeline(db, h.ai_requests["retried"])]
+    assert events[:2] == [("JobMarket", "JobPosted"), ("AIRequests", "AIRequested")]
+    assert events.count(("AIRequests", "CallbackCalled")) == 2
+    retried = h.ai_requests["retried"]
+    assert queries.search(db, f"ai {retried}") == queries.search(db, f"request #{retried}") == f"/ai-request/{retried}"
+    assert queries.search(db, "ai 999") is None
+    delivery = scalar(db, "SELECT tx_hash FROM ai_request_events WHERE request_id = ? AND event = 'AIDelivered'", [retried])
+    assert queries.search(db, delivery) == f"/ai-request/{retried}"
 
 
 def test_a_run_after_a_run_changes_nothing(sampled: Sampled, chain: Chain) -> None:
@@ -88,6 +151,7 @@ def test_an_index_stopped_after_every_few_ranges_ends_equal_to_one_run(sampled: 
         if result.next_block > chain.w3.eth.block_number:
             break
     assert runs > 5
+    assert len(whole["ai_requests"]) == 6 and whole["ai_request_events"]
     assert dump(stepwise.db) == whole
 
 
@@ -141,4 +205,4 @@ def test_an_index_of_another_deployment_is_rebuilt(sampled: Sampled, chain: Chai
     again = Indexer(open_index(path), chain.w3, moved)
     again.run()
     assert scalar(again.db, "SELECT count(*) FROM anchors") == 0
-    assert scalar(again.db, "SELECT count(*) FROM jobs") == 9
+    assert scalar(again.db, "SELECT count(*) FROM jobs") == 15

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,7 +89,8 @@ def test_search_finds_jobs_addresses_and_cids(client: TestClient, sampled: Sampl
     "/job/999999", "/job/not-a-number", "/job/-1", "/provider/0x123", "/provider/0x0000000000000000000000000000000000000001",
     "/model/bafkreinotacid", "/model/bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
     "/search?q=nothing-like-this", "/job/5/provenance/../../../etc/passwd", "/no/such/page",
-    "/job/99999999999999999999999999999",
+    "/job/99999999999999999999999999999", "/ai-request/1", "/ai-request/424242", "/ai-request/x",
+    "/ai-requests?status=lost", "/ai-requests?consumer=0x12", "/search?q=ai+424242",
 ])
 def test_unknown_or_malformed_ids_give_a_friendly_page(client: TestClient, path: str) -> None:
     page = client.get(path)
@@ -127,12 +129,13 @@ def test_a_chain_that_goes_down_leaves_the_indexed_pages_with_a_banner(tmp_path:
             page = test_client.get(path)
             assert page.status_code == 200 and 'id="chain-down"' in page.text, path
             no_trace(page.text)
-        assert 'id="jobs-total" data-value="9"' in test_client.get("/").text
+        assert 'id="jobs-total" data-value="15"' in test_client.get("/").text
 
 
 def test_the_json_api_reports_the_figures(client: TestClient, sampled: Sampled) -> None:
     stats = client.get("/api/stats").json()
-    assert stats["overview"]["jobs"] == 9 and stats["chain_ok"] is True
+    assert stats["overview"]["jobs"] == 15 and stats["chain_ok"] is True
+    assert stats["overview"]["ai_requests"] == 6 and stats["ai_requests"]["by_status"]["retried"] == 1
     assert {r["provider"] for r in stats["reliability"]} == {
         demo_account(role).address for role in ("provider1", "provider2", "provider3")
     }
@@ -144,12 +147,58 @@ def test_the_follower_thread_picks_up_new_jobs(sampled: Sampled, tmp_path: Path,
     with TestClient(create_app(explorer, follow=True)) as test_client:
         from deai.apps.analytics.indexer import wait_for
 
-        assert wait_for(lambda: 'data-value="9"' in test_client.get("/").text, 10)
+        assert wait_for(lambda: 'data-value="15"' in test_client.get("/").text, 10)
         make_more = JobMarket(sampled.w3, sampled.deployment)
         make_more.post_job(demo_account("client1"), next(iter(sampled.history.spec_kinds)), 10**18,
                            bid_window=60, deadline=make_more.chain_time() + 3600)
-        assert wait_for(lambda: 'id="jobs-total" data-value="10"' in test_client.get("/").text, 10)
+        assert wait_for(lambda: 'id="jobs-total" data-value="16"' in test_client.get("/").text, 10)
 
+
+def test_ai_request_pages_list_and_explain_each_request(client: TestClient, sampled: Sampled) -> None:
+    h = sampled.history
+    ids = h.ai_requests
+    overview = client.get("/").text
+    assert 'id="ai-requests-total" data-value="6"' in overview and 'href="/ai-requests"' in overview
+    listing = client.get("/ai-requests")
+    assert listing.status_code == 200
+    html = listing.text
+    rows = re.findall(r'<tr data-request="(\d+)" data-status="([^"]+)">', html)
+    assert rows == [(str(ids[label]), status) for label, status in (  # newest first
+        ("subscription_round", "requested"), ("assigned", "assigned"), ("retried", "retried"),
+        ("callback_failed", "callback failed"), ("answered", "delivered"), ("expired", "failed"))]
+    for label in ids:
+        assert f'href="/job/{ids[label]}"' in html  # each request links its job
+    assert 'id="ai-total" data-value="6"' in html and 'id="ai-status-callback-failed" data-value="1"' in html
+    assert f'data-consumer="{h.ai_consumer}"' in html and 'data-subscription="1"' in html
+    only_failed = client.get("/ai-requests", params={"status": "callback failed"}).text
+    assert re.findall(r'data-request="(\d+)"', only_failed) == [str(ids["callback_failed"])]
+    of_consumer = client.get("/ai-requests", params={"consumer": h.ai_consumer.lower()}).text
+    assert len(re.findall(r'<tr data-request=', of_consumer)) == 6
+
+    failed = client.get(f"/ai-request/{ids['callback_failed']}").text
+    assert 'id="ai-request-status" data-value="callback failed"' in failed
+    assert "callback failed (it reverted or ran out of gas)" in failed and "deai ai-request retry" in failed
+    assert 'id="ai-request-callback" data-value="failed"' in failed and 'id="ai-request-gas" data-value="200000"' in failed
+    assert f'id="ai-request-job" href="/job/{ids["callback_failed"]}"' in failed
+    assert 'id="ai-request-output">class 7<' in failed
+    retried = client.get(f"/ai-request/{ids['retried']}").text
+    assert retried.count('data-event="CallbackCalled"') == 2
+    assert 'data-success="false"' in retried and 'data-success="true"' in retried
+    expired = client.get(f"/ai-request/{ids['expired']}").text
+    assert 'data-value="failed"' in expired and 'id="ai-request-failure" data-value="2"' in expired
+    assert "No provider delivered a result by the deadline" in expired
+    assert 'id="ai-request-job-status" data-value="EXPIRED"' in expired
+    waiting = client.get(f"/ai-request/{ids['subscription_round']}").text
+    assert 'data-value="requested"' in waiting and "subscription 1" in waiting
+
+    job = client.get(f"/job/{ids['retried']}").text  # a job that came from a request says so
+    assert f'href="/ai-request/{ids["retried"]}"' in job and 'id="job-ai-request"' in job
+    assert 'id="job-ai-request"' not in client.get(f"/job/{h.jobs['finalized']}").text
+    consumer = client.get(f"/address/{h.ai_consumer}").text
+    assert len(re.findall(r'<tr data-request=', consumer)) == 6
+    found = client.get("/search", params={"q": f"ai {ids['answered']}"}, follow_redirects=False)
+    assert found.headers["location"] == f"/ai-request/{ids['answered']}"
+    no_trace(html + failed + expired)
 
 
 def test_the_provenance_page_gives_a_verdict_or_says_why_not(client: TestClient, sampled: Sampled) -> None:

@@ -6,14 +6,16 @@
   idempotent (each range replaces its rows in one transaction).
 - schema.py — the fact tables (one row per event), the state tables rebuilt from them
   (providers, jobs, bids, payments, stakes, slashes, channels, models, datasets,
-  balances, lineage) and the analytical views.
+  balances, lineage, on-chain AI requests and subscriptions) and the analytical views.
 - rows.py — ``RowBuilder``: decoded events → fact rows.
 - ``overview``, ``price_per_kind``, ``provider_reliability``, ``latency``,
   ``revenue_per_provider``, ``verification_outcomes``, ``find_anomalies`` (queries.py) —
-  the figures; plus the page lookups the explorer uses (``job``, ``provider``, ``search``…).
+  the figures; plus the page lookups the explorer uses (``job``, ``provider``, ``search``,
+  ``ai_requests``, ``ai_request``, ``ai_request_counts``…).
 - ``Anomaly`` (anomalies.py) — rate-jump and price-outlier flags, each with its rule.
 - ``open_index``, ``index_path`` (database.py) — the DuckDB file under the data directory.
-- ``make_sample_history`` (sample.py) — real jobs of every outcome on a devnet.
+- ``make_sample_history`` (sample.py) — real jobs of every outcome on a devnet, and
+  on-chain AI requests of every outcome from a small consumer contract.
 - ``store_spec_kinds`` (specs.py) — job spec CID → workload kind, from the local store.
 """
 

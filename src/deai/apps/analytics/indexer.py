@@ -54,7 +54,9 @@ from deai.errors import ChainUnavailable, IndexerError
 
 log = logging.getLogger(__name__)
 
-INDEXED_CONTRACTS = ("Token", "Staking", "Registry", "JobMarket", "Channels", "Anchors", "AINFT")
+INDEXED_CONTRACTS = (
+    "Token", "Staking", "Registry", "JobMarket", "Channels", "Anchors", "AINFT", "AIRequests",
+)
 """Contracts whose events the index reads (a new contract is added here once ``rows.py``
 knows its events; those missing from a deployment are skipped)."""
 

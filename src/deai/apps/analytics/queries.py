@@ -17,6 +17,11 @@ Figures (frozen dataclasses):
 
 Pages (plain rows for the explorer): ``job``, ``job_timeline``, ``job_bids``,
 ``provider``, ``provider_jobs``, ``asset``, ``lineage``, ``account``, ``search``.
+
+On-chain AI requests (AIRequests): ``ai_requests`` (newest first, by status or consumer),
+``ai_request`` (one, with its delivered output decoded and the sentence for its status),
+``ai_request_timeline``, ``ai_request_counts`` (per status and per consumer),
+``ai_subscriptions``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import duckdb
 from eth_utils.address import is_address, to_checksum_address
 
 from deai.apps.analytics.anomalies import Anomaly, SettledJob, price_outliers, rate_jumps
+from deai.chain.cids import bytes_to_cid
 from deai.chain.types import JobStatus
+from deai.errors import DeaiError
 
 Row = dict[str, Any]
 JOB_STATES = tuple(s.name for s in JobStatus if s is not JobStatus.NONE)
@@ -78,6 +85,10 @@ class Overview:
     datasets: int
     nfts: int
     """AI-generated NFTs minted (AINFT)."""
+    ai_requests: int
+    """On-chain AI requests (AIRequests)."""
+    ai_callbacks_failed: int
+    """Requests whose latest consumer callback failed (retriable)."""
     indexed_block: int | None
     indexed_at: int | None
     """Timestamp of the newest indexed event's block."""
@@ -110,6 +121,10 @@ def overview(db: duckdb.DuckDBPyConnection) -> Overview:
         models=_int(scalar(db, "SELECT count(*) FROM models")),
         datasets=_int(scalar(db, "SELECT count(*) FROM datasets")),
         nfts=_int(scalar(db, "SELECT count(*) FROM nfts")),
+        ai_requests=_int(scalar(db, "SELECT count(*) FROM ai_requests")),
+        ai_callbacks_failed=_int(scalar(db, """
+            SELECT count(*) FROM ai_requests
+            WHERE status IN ('callback failed', 'dispute callback failed')""")),
         indexed_block=int(next_block) - 1 if next_block is not None else None,
         indexed_at=scalar(db, "SELECT max(ts) FROM events"),
     )
@@ -339,6 +354,7 @@ def account(db: duckdb.DuckDBPyConnection, address: str) -> Row:
                          [address, address]),
         "market": rows(db, "SELECT kind, sum(amount) AS amount FROM market_flows WHERE account = ? GROUP BY kind",
                        [address]),
+        "ai_requests": ai_requests(db, consumer=address),
     }
 
 
@@ -346,15 +362,127 @@ def balances(db: duckdb.DuckDBPyConnection, limit: int = 20) -> list[Row]:
     return rows(db, "SELECT * FROM balances WHERE balance > 0 ORDER BY balance DESC, address LIMIT ?", [limit])
 
 
+# --- on-chain AI requests ----------------------------------------------------------------------
+
+AI_STATUSES: dict[str, str] = {
+    "requested": "Waiting for a provider: the request's job takes bids.",
+    "assigned": "A provider won the job and is computing the answer.",
+    "committed": "The provider committed its result on the JobMarket; the answer is not delivered here yet.",
+    "awaiting release": (
+        "The answer is delivered; the consumer (final policy) is called back once the job is "
+        "finalized, after its challenge window."
+    ),
+    "delivered": "The answer was delivered on chain and the consumer was called back.",
+    "callback failed": (
+        "The answer was delivered but the consumer's callback failed (it reverted or ran out "
+        "of gas): anyone may retry it with `deai ai-request retry`; the provider is paid all the same."
+    ),
+    "retried": "The consumer's callback failed first and succeeded when it was retried.",
+    "unsettled": (
+        "The job ended without a standing answer; anyone may settle the request to refund "
+        "the consumer (`deai ai-request settle`)."
+    ),
+    "failed": "The request closed without a standing answer.",
+    "dispute callback failed": (
+        "The request closed without a standing answer and the consumer's onAIDisputed "
+        "callback failed: anyone may retry it."
+    ),
+}
+"""Request status (the ``ai_requests`` state table) → what it means for the consumer."""
+
+
+def ai_output(output_hex: str | None, kind: str | None, output_as_cid: bool | None) -> str | None:
+    """Delivered bytes as a person reads them: the class index, the text, or the CID."""
+    if output_hex is None:
+        return None
+    data = bytes.fromhex(output_hex.removeprefix("0x"))
+    if output_as_cid:
+        try:
+            return str(bytes_to_cid(data))
+        except DeaiError:
+            return output_hex
+    if kind == "classify" and len(data) == 32:
+        return f"class {int.from_bytes(data, 'big')}"
+    return data.decode("utf-8", errors="replace")
+
+
+def _with_meaning(row: Row) -> Row:
+    row["status_text"] = row["failure_reason"] or AI_STATUSES.get(str(row["status"]), "")
+    row["output_text"] = ai_output(row["output"], row["kind"], row["output_as_cid"])
+    return row
+
+
+def ai_requests(
+    db: duckdb.DuckDBPyConnection, *, status: str | None = None, consumer: str | None = None,
+    limit: int = 200,
+) -> list[Row]:
+    """Requests, newest first, optionally of one status or one consumer."""
+    where, params = [], []
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if consumer is not None:
+        where.append("consumer = ?")
+        params.append(consumer)
+    sql = "SELECT * FROM ai_requests" + (f" WHERE {' AND '.join(where)}" if where else "")
+    found = rows(db, sql + " ORDER BY request_id DESC LIMIT ?", [*params, limit])
+    return [_with_meaning(r) for r in found]
+
+
+def ai_request(db: duckdb.DuckDBPyConnection, request_id: int) -> Row | None:
+    found = one(db, "SELECT * FROM ai_requests WHERE request_id = ?", [request_id])
+    return None if found is None else _with_meaning(found)
+
+
+def ai_request_timeline(db: duckdb.DuckDBPyConnection, request_id: int) -> list[Row]:
+    """The request's AIRequests events and its job's JobMarket events, in chain order."""
+    return rows(db, """
+        SELECT block_number, log_index, tx_hash, ts, 'AIRequests' AS contract, event,
+               provider, disputed, success, gas_limit, reason, refunded
+        FROM ai_request_events WHERE request_id = ?
+        UNION ALL
+        SELECT block_number, log_index, tx_hash, ts, 'JobMarket', event, provider, NULL, NULL,
+               NULL, reason, refunded
+        FROM job_events WHERE job_id = ?
+        ORDER BY block_number, log_index
+    """, [request_id, request_id])
+
+
+def ai_request_counts(db: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Requests per status (every status, zeros included) and per consumer."""
+    by_status = dict.fromkeys(AI_STATUSES, 0)
+    for r in rows(db, "SELECT status, count(*) AS n FROM ai_requests GROUP BY status"):
+        by_status[str(r["status"])] = int(r["n"])
+    by_consumer = rows(db, """
+        SELECT consumer, count(*) AS requests,
+               count(*) FILTER (WHERE status IN ('delivered', 'retried')) AS answered,
+               count(*) FILTER (WHERE status IN ('callback failed', 'dispute callback failed')) AS callbacks_failed,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               coalesce(sum(price), 0) AS spent, max(requested_at) AS last_request_at
+        FROM ai_requests GROUP BY consumer ORDER BY requests DESC, consumer
+    """)
+    return {"by_status": by_status, "by_consumer": by_consumer}
+
+
+def ai_subscriptions(db: duckdb.DuckDBPyConnection) -> list[Row]:
+    return rows(db, "SELECT * FROM ai_subscriptions ORDER BY subscription_id DESC")
+
+
+_AI_SEARCH_RE = re.compile(r"^(?:ai|ai-request|request|req)[\s:#-]*#?(\d{1,18})$", re.IGNORECASE)
 _CID_RE = re.compile(r"^(b[a-z2-7]{20,200}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")
 _TX_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
 def search(db: duckdb.DuckDBPyConnection, query: str) -> str | None:
-    """The explorer path for an address, job id, CID or transaction hash; None if unknown."""
+    """The explorer path for an address, job id, AI request id (``ai 5``), CID or transaction
+    hash; None if unknown."""
     q = query.strip()
     if q.startswith("#"):
         q = q[1:]
+    ai = _AI_SEARCH_RE.match(q)
+    if ai:  # "ai 5", "ai:5", "request #5": an on-chain AI request (its id is its job's id)
+        request_id = int(ai.group(1))
+        return f"/ai-request/{request_id}" if ai_request(db, request_id) else None
     if q.isdigit():
         return f"/job/{int(q)}" if job(db, int(q)) else None
     if is_address(q):
@@ -362,7 +490,11 @@ def search(db: duckdb.DuckDBPyConnection, query: str) -> str | None:
         return f"/provider/{address}" if provider(db, address) else f"/address/{address}"
     if _TX_RE.match(q):
         found = scalar(db, "SELECT min(job_id) FROM job_events WHERE tx_hash = ?", [q.lower()])
-        return f"/job/{found}" if found is not None else None
+        if found is not None:
+            return f"/job/{found}"
+        # a delivery, callback retry or settlement: AIRequests events only
+        found = scalar(db, "SELECT min(request_id) FROM ai_request_events WHERE tx_hash = ?", [q.lower()])
+        return f"/ai-request/{found}" if found is not None else None
     if _CID_RE.match(q):
         if asset(db, q):
             return f"/model/{q}"
@@ -385,4 +517,5 @@ def report(db: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "latency": asdict(latency(db)),
         "verification": [asdict(o) for o in verification_outcomes(db)],
         "anomalies": [a.as_dict() for a in find_anomalies(db)],
+        "ai_requests": ai_request_counts(db),
     }

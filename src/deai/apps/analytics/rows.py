@@ -13,12 +13,15 @@ arrive in (block, log index) order and the prior state comes from rows below the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from deai.apps.analytics.schema import FACT_TABLES
+from deai.chain.ai_requests import FailureReason, RequestConfig
+from deai.chain.cids import CODEC_RAW, bytes_to_cid, cid_from_digest
 from deai.chain.events import (
     AssetRegistered,
     AssetTransferred,
@@ -49,6 +52,7 @@ from deai.chain.events import (
 )
 from deai.chain.follow import ChainEvent
 from deai.chain.types import AssetKind, JobStatus, WorkloadKind
+from deai.errors import DeaiError
 
 StakeState = tuple[int, int]
 """(staked, unbonding) of one address."""
@@ -117,6 +121,9 @@ class RowBuilder:
             return
         if event.contract == "AINFT":
             self._nft(key, event)
+            return
+        if event.contract == "AIRequests":
+            self._ai(key, event)
             return
         if event.contract == "Anchors":
             a = event.args
@@ -259,3 +266,58 @@ class RowBuilder:
         elif event.name == "ChannelSettled":
             values.update(payout=int(a["paid"]), refund=int(a["refund"]))
         self._put("channel_events", key, **values)
+
+    def _ai(self, key: tuple[Any, ...], event: ChainEvent) -> None:
+        """AIRequests: requests and their callbacks, subscriptions, prepaid balances."""
+        a, name = event.args, event.name
+        if name in ("Deposited", "Withdrawn"):
+            self._put("ai_flows", key, account=str(a["account"]), payer=a.get("payer"),
+                      kind="deposit" if name == "Deposited" else "withdraw", amount=int(a["amount"]))
+            return
+        if name.startswith("Subscription"):
+            values: dict[str, Any] = {"subscription_id": int(a["subscriptionId"]), "event": name}
+            if name == "SubscriptionCreated":
+                config = RequestConfig.unpack(int(a["config"]))
+                values.update(consumer=str(a["consumer"]), model_cid=_cid(a["modelCid"]),
+                              kind=config.params.kind.spec_kind, max_price=int(a["maxPrice"]),
+                              period=int(a["period"]), rounds=int(a["rounds"]),
+                              dynamic_input=config.dynamic_input)
+            elif name == "SubscriptionFired":
+                values.update(request_id=int(a["requestId"]), round=int(a["round"]))
+            elif name == "SubscriptionCancelled":
+                values.update(refunded=int(a["refunded"]))
+            self._put("ai_subscription_events", key, **values)
+            return
+        values = {"request_id": int(a["requestId"]), "event": name, "consumer": a.get("consumer")}
+        if name == "AIRequested":
+            config = RequestConfig.unpack(int(a["config"]))
+            data = bytes(a["input"])
+            # the spec names the input by CID: given, or the raw-leaf CIDv1 of the inline bytes
+            input_cid = _cid(data) if config.params.input_is_cid \
+                else str(cid_from_digest(hashlib.sha256(data).digest(), CODEC_RAW))
+            values.update(subscription_id=int(a["subscriptionId"]), model_cid=_cid(a["modelCid"]),
+                          input_cid=input_cid, kind=config.params.kind.spec_kind,
+                          output_as_cid=config.params.output_as_cid,
+                          verification=str(config.verification), policy=config.policy.name.lower(),
+                          gas_limit=config.callback_gas_limit, max_price=int(a["maxPrice"]))
+        elif name == "AIDelivered":
+            values.update(provider=str(a["provider"]), output=plain(a["output"]),
+                          manifest_cid=_cid(a["manifestCid"]), refunded=int(a["refunded"]))
+        elif name == "CallbackCalled":
+            values.update(disputed=bool(a["disputed"]), success=bool(a["success"]),
+                          gas_limit=int(a["gasLimit"]))
+        elif name == "AIRequestFailed":
+            reason = FailureReason(int(a["reason"]))
+            values.update(reason_code=int(reason), reason=reason.sentence, refunded=int(a["refunded"]),
+                          compensation=int(a["compensation"]))
+        else:
+            return  # an event this version does not know: kept in `events` only
+        self._put("ai_request_events", key, **values)
+
+
+def _cid(value: Any) -> str:
+    """A binary CID from an event as its string form (the hex bytes if it is not one)."""
+    try:
+        return str(bytes_to_cid(bytes(value)))
+    except DeaiError:
+        return str(plain(value))

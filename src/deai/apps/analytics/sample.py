@@ -7,7 +7,10 @@ with lineage, jobs that end every way a job can end (finalized after an accepted
 after the best bid was assigned, expired without bids, expired without a result and
 slashed, rejected by a validator committee, upheld after a challenge) and jobs still open,
 assigned and committed, a provider that changes its prices, a payment channel with a
-redeemed voucher, and an anchored batch. It advances the chain's clock with
+redeemed voucher, an anchored batch, and on-chain AI requests from a small consumer
+contract (``SAMPLE_CONSUMER``): answered and called back, a callback that failed and one
+retried after failing, one expired and settled, one assigned, and a subscription's round
+still waiting for bids. It advances the chain's clock with
 ``evm_increaseTime`` (anvil), so run it on a devnet, never a real chain.
 
 Job specs are real ``WorkloadSpec`` documents; with ``store`` they are added to it, so an
@@ -16,6 +19,7 @@ indexer with a spec resolver over that store knows each job's workload kind.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,20 +27,82 @@ from typing import Any, Protocol
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from deai.chain.ai_requests import AIParams, AIRequested, AIRequests, RequestKind
 from deai.chain.anchors import Anchors
 from deai.chain.channels import Channels
-from deai.chain.cids import cid_from_digest
+from deai.chain.cids import cid_from_digest, cid_to_bytes
+from deai.chain.compile import Artifact
 from deai.chain.deploy import Deployment
 from deai.chain.devnet import demo_account
 from deai.chain.jobmarket import JobMarket
 from deai.chain.registry import Registry
+from deai.chain.rpc import deploy, send
 from deai.chain.staking import Staking
 from deai.chain.token import Token
 from deai.chain.types import AssetKind, Verification, WorkloadKind
+from deai.errors import ContractCompileError
 from deai.market.vouchers import sign_voucher
 from deai.units import JobId, TokenAmount, tokens
 
 PROVIDERS = ("provider1", "provider2", "provider3")
+SAMPLE_CONSUMER = """# pragma version ~=0.4.3
+# A consumer contract for the sample history: asks AIRequests for a classification and
+# records the answers; while `failing` is set its callbacks revert (a failed callback).
+
+struct AIParams:
+    kind: uint8
+    inputIsCid: bool
+    outputAsCid: bool
+    maxTokens: uint16
+    temperature: uint16
+    seed: uint64
+    verificationParam: uint16
+
+interface IAIRequests:
+    def requestAI(modelCid: Bytes[64], input: Bytes[1024], maxPrice: uint256, verificationMode: uint8, callbackGasLimit: uint256, policy: uint8, params: AIParams) -> uint256: nonpayable
+    def createSubscription(modelCid: Bytes[64], input: Bytes[1024], maxPrice: uint256, verificationMode: uint8, callbackGasLimit: uint256, policy: uint8, params: AIParams, period: uint256, rounds: uint256, dynamicInput: bool) -> uint256: nonpayable
+
+coordinator: public(immutable(IAIRequests))
+failing: public(bool)
+answers: public(HashMap[uint256, Bytes[1024]])
+disputed: public(HashMap[uint256, bool])
+
+@deploy
+def __init__(coordinator_: IAIRequests):
+    coordinator = coordinator_
+
+@external
+def setFailing(failing_: bool):
+    self.failing = failing_
+
+@internal
+@pure
+def _params() -> AIParams:
+    return AIParams(kind=0, inputIsCid=False, outputAsCid=False, maxTokens=64, temperature=100, seed=0, verificationParam=1000)
+
+@external
+def ask(modelCid: Bytes[64], data: Bytes[1024], maxPrice: uint256, gasLimit: uint256) -> uint256:
+    return extcall coordinator.requestAI(modelCid, data, maxPrice, 0, gasLimit, 0, self._params())
+
+@external
+def subscribe(modelCid: Bytes[64], data: Bytes[1024], maxPrice: uint256, gasLimit: uint256, period: uint256, rounds: uint256) -> uint256:
+    return extcall coordinator.createSubscription(modelCid, data, maxPrice, 0, gasLimit, 0, self._params(), period, rounds, False)
+
+@external
+def onAIResult(requestId: uint256, output: Bytes[1024], manifestCid: Bytes[64]):
+    assert msg.sender == coordinator.address, "sample: only the coordinator"
+    assert not self.failing, "sample: the consumer is not ready"
+    self.answers[requestId] = output
+
+@external
+def onAIDisputed(requestId: uint256):
+    assert msg.sender == coordinator.address, "sample: only the coordinator"
+    self.disputed[requestId] = True
+"""
+"""What the sample's consumer contract is (it does what the module docstring says)."""
+AI_PARAMS = AIParams(RequestKind.CLASSIFY)
+AI_VERIFICATION = Verification.sampled(1_000)
+"""What ``SAMPLE_CONSUMER`` asks with (``_params`` and mode 0 in its source)."""
 VALIDATORS = ("validator1", "validator2", "validator3")
 
 
@@ -59,10 +125,30 @@ class SampleHistory:
     channel_id: bytes = b""
     spec_kinds: dict[str, str] = field(default_factory=dict)
     """Spec CID → workload kind."""
+    ai_requests: dict[str, int] = field(default_factory=dict)
+    """Label → on-chain AI request id (= job id): answered, callback_failed, retried,
+    expired, assigned, subscription_round."""
+    ai_consumer: str = ""
+    """The sample consumer contract's address."""
+    ai_subscription: int = 0
 
 
 def _cid(label: str) -> str:
     return str(cid_from_digest(hashlib.sha256(label.encode()).digest()))
+
+
+@functools.cache
+def sample_consumer() -> Artifact:
+    """``SAMPLE_CONSUMER`` compiled (once per process)."""
+    import vyper
+
+    try:
+        out = vyper.compile_code(SAMPLE_CONSUMER, output_formats=["abi", "bytecode"])
+    except Exception as exc:  # vyper raises many exception types, all compile failures
+        raise ContractCompileError(f"the sample consumer failed to compile: {exc}") from None
+    digest = hashlib.sha256(SAMPLE_CONSUMER.encode()).hexdigest()
+    return Artifact("SampleConsumer", out["abi"], bytes.fromhex(out["bytecode"][2:]),
+                    f"vyper {vyper.__version__}", digest)
 
 
 def _rpc(w3: Web3, method: str, *params: Any) -> Any:
@@ -78,6 +164,7 @@ class _Story:
         self.market = JobMarket(w3, deployment)
         self.channels = Channels.from_deployment(w3, deployment)
         self.anchors = Anchors.from_deployment(w3, deployment)
+        self.ai = AIRequests(w3, deployment)
         self.store = store
         self.out = SampleHistory()
         self.settings = self.market.settings()
@@ -206,6 +293,8 @@ class _Story:
         self.anchors.post(self.a("provider1"), hashlib.sha256(b"batch-1").digest(), 1, 8,
                           _cid("batch listing 1"))
 
+        self.ai_requests()
+
         # jobs still in flight: open with a bid, assigned, committed
         self.out.jobs["open"] = self.post("client1", "image", 7)
         self.market.bid(self.a("provider1"), self.out.jobs["open"], tokens(7))
@@ -219,6 +308,57 @@ class _Story:
         self.commit("provider2", committed)
         self.out.jobs["committed"] = committed
         return self.out
+
+    def ai_requests(self) -> None:
+        """On-chain AI requests of every outcome the explorer tells apart (20-odd transactions)."""
+        artifact = sample_consumer()
+        address, _ = deploy(self.w3, self.a("client1"), artifact, self.ai.address)
+        consumer = self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+        self.out.ai_consumer = consumer.address
+        self.ai.deposit(self.a("client1"), tokens(40), account=consumer.address)
+        model = cid_to_bytes(self.out.model)
+        out = self.out.ai_requests
+
+        def ask(label: str) -> None:
+            data = f"sample input: {label}".encode()
+            receipt = send(self.w3, self.a("client1"), consumer.functions.ask(model, data, tokens(3), 200_000))
+            out[label] = next(e for e in self.ai.decode(receipt["logs"]) if isinstance(e, AIRequested)).request_id
+            self.ai_spec(data)
+
+        def deliver(label: str) -> None:
+            self.commit("provider1", out[label])
+            self.ai.deliver(self.a("provider1"), out[label], (7).to_bytes(32, "big"),
+                            _cid(f"manifest-{label}"))
+
+        # expired: nobody bids by the deadline; settling refunds the consumer
+        ask("expired")
+        self.advance(self.ai.job_timeout() + 1)
+        self.ai.settle(self.a("client2"), out["expired"])
+        for label in ("answered", "callback_failed", "retried", "assigned"):
+            ask(label)
+            self.market.bid(self.a("provider2" if label == "assigned" else "provider1"), out[label], tokens(1))
+        self.advance(self.ai.bid_window() + 1)
+        for label in ("answered", "callback_failed", "retried", "assigned"):
+            self.market.assign(self.a("client2"), out[label])
+        deliver("answered")  # called back at once (optimistic policy)
+        send(self.w3, self.a("client1"), consumer.functions.setFailing(True))
+        deliver("callback_failed")
+        deliver("retried")
+        send(self.w3, self.a("client1"), consumer.functions.setFailing(False))
+        self.ai.retry_callback(self.a("client2"), out["retried"])
+        # a subscription of two rounds; its first round waits for bids
+        data = b"sample input: subscription"
+        send(self.w3, self.a("client1"), consumer.functions.subscribe(model, data, tokens(2), 200_000, 1, 2))
+        self.out.ai_subscription = self.ai.subscription_count()
+        out["subscription_round"] = self.ai.fire_subscription(
+            self.a("client2"), self.out.ai_subscription, data).request_id
+        self.ai_spec(data)
+
+    def ai_spec(self, data: bytes) -> None:
+        spec, cid = self.ai.spec_for(self.out.model, data, AI_PARAMS, AI_VERIFICATION)
+        if self.store is not None:
+            self.store.add_bytes(spec)
+        self.out.spec_kinds[str(cid)] = AI_PARAMS.kind.spec_kind
 
 
 def make_sample_history(w3: Web3, deployment: Deployment, *, store: SpecSink | None = None) -> SampleHistory:

@@ -8,7 +8,8 @@ idempotent and reorg-safe:
    above N and writes them again, so a replay never duplicates and a reorged block's rows
    are replaced by the new chain's.
 2. **State tables** (``STATE_SQL``) — providers, jobs, bids, payments, stakes, slashes,
-   channels, models, datasets, balances, validators, nfts: rebuilt from the facts with
+   channels, models, datasets, balances, validators, nfts, on-chain AI requests and
+   subscriptions: rebuilt from the facts with
    ``CREATE OR REPLACE TABLE … AS SELECT`` in the same transaction as the facts they read.
    DuckDB rebuilds them in milliseconds at devnet scale and in well under a second for a
    million events, and a rebuild can never drift from the facts the way in-place updates can.
@@ -22,7 +23,7 @@ so two indexers of one chain write identical tables.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump when a table changes shape; an index of another version is rebuilt from the chain."""
 
 _EVENT_KEY = "block_number BIGINT NOT NULL, log_index INTEGER NOT NULL, tx_hash VARCHAR NOT NULL, ts BIGINT NOT NULL"
@@ -67,6 +68,23 @@ FACT_TABLES: dict[str, str] = {
         "token_id HUGEINT, event VARCHAR, sender VARCHAR, receiver VARCHAR, provider VARCHAR, "
         "sequence HUGEINT, uri VARCHAR"
     ),
+    # AIRequests: one row per request event (AIRequested, AIDelivered, CallbackCalled,
+    # AIRequestFailed); ``output`` is the delivered bytes as 0x hex, decoded for display by
+    # the request's kind; ``gas_limit`` is the request's callback gas (AIRequested) or the
+    # limit a callback ran with (CallbackCalled) — the contract does not log gas used.
+    "ai_request_events": (
+        "request_id BIGINT, event VARCHAR, consumer VARCHAR, subscription_id BIGINT, "
+        "model_cid VARCHAR, input_cid VARCHAR, kind VARCHAR, output_as_cid BOOLEAN, "
+        "verification VARCHAR, policy VARCHAR, gas_limit BIGINT, max_price HUGEINT, "
+        "provider VARCHAR, output VARCHAR, manifest_cid VARCHAR, refunded HUGEINT, "
+        "compensation HUGEINT, disputed BOOLEAN, success BOOLEAN, reason_code INTEGER, reason VARCHAR"
+    ),
+    "ai_subscription_events": (
+        "subscription_id BIGINT, event VARCHAR, consumer VARCHAR, model_cid VARCHAR, kind VARCHAR, "
+        "max_price HUGEINT, period BIGINT, rounds BIGINT, dynamic_input BOOLEAN, request_id BIGINT, "
+        "round BIGINT, refunded HUGEINT"
+    ),
+    "ai_flows": "account VARCHAR, payer VARCHAR, kind VARCHAR, amount HUGEINT",
 }
 """Fact table → its columns after the common event key."""
 
@@ -227,6 +245,83 @@ STATE_SQL: dict[str, str] = {
                max(uri) FILTER (WHERE event = 'minted') AS uri,
                min(ts) FILTER (WHERE event = 'minted') AS minted_at
         FROM nft_events GROUP BY token_id
+    """,
+    # On-chain AI requests (AIRequests): a request is the JobMarket job of the same id, so its
+    # job's state comes from ``jobs``. ``status`` is where the request stands for its consumer:
+    # requested (no provider yet), assigned, committed (result on the JobMarket, not yet
+    # delivered here), delivered (and called back), awaiting release (final policy: called
+    # back once the job is finalized),
+    # callback failed (the latest result callback failed: retriable), retried (called back
+    # after failed attempts), unsettled (the job ended without an answer; anyone may settle),
+    # failed (settled: refunded, onAIDisputed called), dispute callback failed (that call failed).
+    "ai_requests": f"""
+        WITH r AS (
+            SELECT request_id,
+              max(consumer) FILTER (WHERE event = 'AIRequested') AS consumer,
+              max(subscription_id) FILTER (WHERE event = 'AIRequested') AS subscription_id,
+              max(model_cid) FILTER (WHERE event = 'AIRequested') AS model_cid,
+              max(input_cid) FILTER (WHERE event = 'AIRequested') AS input_cid,
+              max(kind) FILTER (WHERE event = 'AIRequested') AS kind,
+              bool_or(output_as_cid) FILTER (WHERE event = 'AIRequested') AS output_as_cid,
+              max(verification) FILTER (WHERE event = 'AIRequested') AS verification,
+              max(policy) FILTER (WHERE event = 'AIRequested') AS policy,
+              max(gas_limit) FILTER (WHERE event = 'AIRequested') AS callback_gas_limit,
+              max(max_price) FILTER (WHERE event = 'AIRequested') AS max_price,
+              min(ts) FILTER (WHERE event = 'AIRequested') AS requested_at,
+              min(block_number) FILTER (WHERE event = 'AIRequested') AS requested_block,
+              arg_max(provider, {_LAST}) FILTER (WHERE event = 'AIDelivered') AS delivered_by,
+              arg_max(output, {_LAST}) FILTER (WHERE event = 'AIDelivered') AS output,
+              arg_max(manifest_cid, {_LAST}) FILTER (WHERE event = 'AIDelivered') AS manifest_cid,
+              arg_max(refunded, {_LAST}) FILTER (WHERE event = 'AIDelivered') AS change_refunded,
+              min(ts) FILTER (WHERE event = 'AIDelivered') AS delivered_at,
+              count(*) FILTER (WHERE event = 'CallbackCalled') AS callbacks,
+              count(*) FILTER (WHERE event = 'CallbackCalled' AND NOT success) AS failed_callbacks,
+              arg_max(success, {_LAST}) FILTER (WHERE event = 'CallbackCalled') AS callback_ok,
+              arg_max(disputed, {_LAST}) FILTER (WHERE event = 'CallbackCalled') AS callback_disputed,
+              arg_max(gas_limit, {_LAST}) FILTER (WHERE event = 'CallbackCalled') AS callback_gas,
+              max(ts) FILTER (WHERE event = 'CallbackCalled') AS called_back_at,
+              arg_max(reason_code, {_LAST}) FILTER (WHERE event = 'AIRequestFailed') AS failure_code,
+              arg_max(reason, {_LAST}) FILTER (WHERE event = 'AIRequestFailed') AS failure_reason,
+              arg_max(refunded, {_LAST}) FILTER (WHERE event = 'AIRequestFailed') AS refunded,
+              arg_max(compensation, {_LAST}) FILTER (WHERE event = 'AIRequestFailed') AS compensation,
+              min(ts) FILTER (WHERE event = 'AIRequestFailed') AS failed_at,
+              max(ts) AS updated_at
+            FROM ai_request_events GROUP BY request_id
+        )
+        SELECT r.*, r.request_id AS job_id, j.status AS job_status, j.provider, j.price,
+               j.output_cid, j.assigned_at, j.committed_at, j.settled_at,
+               CASE
+                 WHEN r.failure_code IS NOT NULL THEN
+                   CASE WHEN r.callback_disputed AND NOT r.callback_ok
+                        THEN 'dispute callback failed' ELSE 'failed' END
+                 WHEN r.delivered_at IS NOT NULL THEN
+                   CASE WHEN r.callbacks = 0 THEN 'awaiting release'
+                        WHEN NOT r.callback_ok THEN 'callback failed'
+                        WHEN r.failed_callbacks > 0 THEN 'retried'
+                        ELSE 'delivered' END
+                 WHEN j.status IN ('EXPIRED', 'REJECTED') THEN 'unsettled'
+                 WHEN j.output_cid IS NOT NULL THEN 'committed'
+                 WHEN j.provider IS NOT NULL THEN 'assigned'
+                 ELSE 'requested'
+               END AS status
+        FROM r LEFT JOIN jobs j ON j.job_id = r.request_id
+        WHERE r.requested_at IS NOT NULL
+    """,
+    "ai_subscriptions": f"""
+        SELECT subscription_id,
+               max(consumer) FILTER (WHERE event = 'SubscriptionCreated') AS consumer,
+               max(model_cid) FILTER (WHERE event = 'SubscriptionCreated') AS model_cid,
+               max(kind) FILTER (WHERE event = 'SubscriptionCreated') AS kind,
+               max(max_price) FILTER (WHERE event = 'SubscriptionCreated') AS max_price,
+               max(period) FILTER (WHERE event = 'SubscriptionCreated') AS period,
+               max(rounds) FILTER (WHERE event = 'SubscriptionCreated') AS rounds,
+               bool_or(dynamic_input) FILTER (WHERE event = 'SubscriptionCreated') AS dynamic_input,
+               count(*) FILTER (WHERE event = 'SubscriptionFired') AS fired,
+               arg_max(request_id, {_LAST}) FILTER (WHERE event = 'SubscriptionFired') AS last_request_id,
+               bool_or(event = 'SubscriptionCancelled') AS cancelled,
+               coalesce(sum(refunded) FILTER (WHERE event = 'SubscriptionCancelled'), 0) AS refunded,
+               min(ts) FILTER (WHERE event = 'SubscriptionCreated') AS created_at
+        FROM ai_subscription_events GROUP BY subscription_id
     """,
     "models": "SELECT * FROM assets WHERE asset_kind = 'model'",
     "datasets": "SELECT * FROM assets WHERE asset_kind = 'dataset'",
