@@ -147,7 +147,10 @@ class Market:
             [(m, "jobCount", ()), (m, "providerCount", ())]))
         calls: list[tuple[Any, str, tuple[Any, ...]]] = [(t, "totalSupply", ()), (m, "feeBps", ())]
         calls += [(t, "balanceOf", (h,)) for h in holders]
-        calls += [(m, "getAccount", (self[r].address,)) for r in WATCHED]
+        # market accounts: the roles', and the fee recipient's (the ValidatorPool: collectFees
+        # credits it there until its sync withdraws)
+        account_holders = [self[r].address for r in WATCHED] + [str(m.contract.functions.feeRecipient().call())]
+        calls += [(m, "getAccount", (a,)) for a in account_holders]
         calls += [(s, "accounts", (self[r].address,)) for r in WATCHED]
         calls += [(m, "getJob", (j,)) for j in range(1, job_count + 1)]
         calls += [(m, "getDispute", (j,)) for j in range(1, job_count + 1)]
@@ -157,8 +160,8 @@ class Market:
         at = 2
         balances = dict(zip(holders, (w[0] for w in words[at:at + len(holders)]), strict=True))
         at += len(holders)
-        accounts = sum(w[0] for w in words[at:at + len(WATCHED)])
-        at += len(WATCHED)
+        accounts = sum(w[0] for w in words[at:at + len(account_holders)])
+        at += len(account_holders)
         stakes = sum(w[0] + w[1] for w in words[at:at + len(WATCHED)])
         at += len(WATCHED)
         jobs = words[at:at + job_count]
