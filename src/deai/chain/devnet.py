@@ -2,7 +2,9 @@
 
 All state lives under ``<data_dir>/devnet``: ``state.json`` (anvil's dump, loaded on the
 next ``up``), ``deployment.json``, ``run.json`` (pid and port of the running anvil) and
-``anvil.log``. Two data directories give two independent devnets side by side.
+``anvil.log``. Two data directories give two independent devnets side by side. The
+provider and validator processes ``deai devnet up`` starts keep their state under
+``<data_dir>/devnet/nodes`` (``deai.node.devnet_nodes``), so ``reset`` forgets it too.
 """
 
 from __future__ import annotations

@@ -126,11 +126,12 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     def render_nodes() -> None:
         if not nodes:
             return
-        table = Table("node", "role", "API", "pid", "alive", "log", title="nodes")
+        table = Table("node", "role", "API", "pid", "alive", title="nodes")
         for node, alive, answers in nodes:
             state_text = "[green]yes[/]" if answers else "starting" if alive else "[red]no[/]"
-            table.add_row(node.kind, node.role, node.url, str(node.pid), state_text, str(node.log_file))
+            table.add_row(node.kind, node.role, node.url, str(node.pid), state_text)
         console.print(table)
+        console.print(f"node logs: {nodes[0][0].log_file.parent.parent}/<role>/node.log")
 
     def render() -> None:
         if not result.running:
