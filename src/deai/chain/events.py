@@ -161,6 +161,14 @@ class ValidatorActiveSet(ChainLog):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ValidatorEndpointSet(ChainLog):
+    contract: ClassVar[str] = "Registry"
+    validator: Address
+    endpoint: str
+    """Where the validator's API and evidence gateway are served (its latest one counts)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class AssetRegistered(ChainLog):
     contract: ClassVar[str] = "Registry"
     digest: bytes
@@ -390,8 +398,8 @@ EVENT_TYPES: dict[str, dict[str, type[ChainLog]]] = {
     "Registry": {
         "ProviderRegistered": ProviderRegistered, "ProviderUpdated": ProviderUpdated,
         "ProviderActiveSet": ProviderActiveSet, "ValidatorRegistered": ValidatorRegistered,
-        "ValidatorActiveSet": ValidatorActiveSet, "AssetRegistered": AssetRegistered,
-        "AssetTransferred": AssetTransferred,
+        "ValidatorActiveSet": ValidatorActiveSet, "ValidatorEndpointSet": ValidatorEndpointSet,
+        "AssetRegistered": AssetRegistered, "AssetTransferred": AssetTransferred,
     },
     "JobMarket": {
         "JobPosted": JobPosted, "BidPlaced": BidPlaced, "JobAssigned": JobAssigned,

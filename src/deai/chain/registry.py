@@ -20,6 +20,7 @@ from deai.chain.events import (
     ProviderRegistered,
     ProviderUpdated,
     ValidatorActiveSet,
+    ValidatorEndpointSet,
     ValidatorRegistered,
 )
 from deai.chain.types import Asset, AssetKind, ProviderInfo, ProviderState, WorkloadKind
@@ -127,6 +128,22 @@ class Registry(ContractWrapper):
     def set_validator_active(self, validator: LocalAccount, active: bool) -> ValidatorActiveSet:
         receipt = self._send(validator, self.contract.functions.setValidatorActive(active))
         return self._one(receipt, ValidatorActiveSet)
+
+    def set_validator_endpoint(self, validator: LocalAccount, endpoint: str) -> ValidatorEndpointSet:
+        """Publish the URL ``validator``'s API and evidence gateway are served at (registered validators)."""
+        if len(endpoint.encode()) > 256:
+            raise ChainError(f"the endpoint is {len(endpoint.encode())} bytes; the Registry takes at most 256",
+                             hint="publish a shorter URL (a host name and port)")
+        receipt = self._send(validator, self.contract.functions.setValidatorEndpoint(endpoint))
+        return self._one(receipt, ValidatorEndpointSet)
+
+    def validator_endpoint(self, who: str, *, from_block: int = 0) -> str:
+        """``who``'s latest published endpoint ("" if none), from its ``ValidatorEndpointSet`` events."""
+        topics: list[str | None] = [str(self.contract.events.ValidatorEndpointSet().topic),
+                                    "0x" + bytes(12).hex() + to_checksum_address(who)[2:].lower()]
+        found = [e for e in self.events(from_block=from_block, topics=list(topics))
+                 if isinstance(e, ValidatorEndpointSet)]
+        return found[-1].endpoint if found else ""
 
     # --- models and datasets ----------------------------------------------------------------
 

@@ -6,9 +6,11 @@ import pytest
 
 from deai.chain.cids import cid_digest, cid_to_bytes
 from deai.chain.compile import compile_contract
+from deai.chain.events import ValidatorEndpointSet
 from deai.chain.rpc import deploy
 from deai.chain.types import AssetKind, ProviderState, WorkloadKind
 from deai.errors import ContractRevert
+from deai.market.discovery import ValidatorListing, list_validators
 from deai.testing.market import Market, assert_reverts, cid
 from deai.testing.plugin import Chain
 from deai.units import tokens
@@ -77,6 +79,32 @@ def test_validators(m: Market) -> None:
     assert not m.registry.is_active_validator(m.addr("validator1"))
     m.staking.request_withdraw(validator, tokens(1))
     assert_reverts(m, lambda: m.registry.set_validator_active(validator, True), "stake below minimum")
+
+
+def test_validators_publish_their_endpoints(m: Market) -> None:
+    v1, v2 = m["validator1"], m["validator2"]
+    assert_reverts(m, lambda: m.registry.set_validator_endpoint(v1, "http://127.0.0.1:9100"),
+                   "not a registered validator")
+    for validator in (v1, v2):
+        m.staking.deposit(validator, m.registry.min_validator_stake())
+        m.registry.register_validator(validator)
+    assert_reverts(m, lambda: m.registry.set_validator_endpoint(v1, ""), "empty endpoint")
+    assert m.registry.validator_endpoint(m.addr("validator1")) == ""
+
+    published = m.registry.set_validator_endpoint(v1, "http://127.0.0.1:9100")
+    assert isinstance(published, ValidatorEndpointSet)
+    assert published.validator == m.addr("validator1") and published.endpoint == "http://127.0.0.1:9100"
+    m.registry.set_validator_endpoint(v1, "https://v1.example:9101")  # the latest one counts
+    m.registry.set_validator_endpoint(v2, "tcp://not-http")  # non-empty passes on chain; discovery drops it
+    assert m.registry.validator_endpoint(m.addr("validator1")) == "https://v1.example:9101"
+    assert m.registry.validator_endpoint(m.addr("validator2")) == "tcp://not-http"
+    assert list_validators(m.registry) == [ValidatorListing(m.addr("validator1"), "https://v1.example:9101")]
+
+    m.registry.set_validator_endpoint(v2, "http://127.0.0.1:9102")
+    m.registry.set_validator_active(v1, False)
+    assert list_validators(m.registry) == [ValidatorListing(m.addr("validator2"), "http://127.0.0.1:9102")]
+    assert [v.address for v in list_validators(m.registry, active_only=False)] == \
+        [m.addr("validator1"), m.addr("validator2")]
 
 
 def test_models_and_datasets_with_lineage(m: Market) -> None:

@@ -60,6 +60,10 @@ event ValidatorActiveSet:
     validator: indexed(address)
     active: bool
 
+event ValidatorEndpointSet:
+    validator: indexed(address)
+    endpoint: String[256]
+
 event AssetRegistered:
     digest: indexed(bytes32)
     owner: indexed(address)
@@ -272,6 +276,20 @@ def setValidatorActive(active: bool):
         assert staticcall staking.stakeOf(msg.sender) >= minValidatorStake, "registry: stake below minimum"
     self.validatorActive[msg.sender] = active
     log ValidatorActiveSet(validator=msg.sender, active=active)
+
+
+@external
+def setValidatorEndpoint(endpoint: String[256]):
+    """
+    @notice Publish where this validator's API (and the evidence it challenges with) is
+            served, so committee members can fetch that evidence by CID.
+    @dev Event only, like providers' endpoints are read for discovery: nothing on chain
+         reads it, so storing it would only cost the validator gas. Whether it is an
+         http(s) URL is checked off chain (deai.market.discovery.list_validators).
+    """
+    assert self.validatorSlot[msg.sender] != 0, "registry: not a registered validator"
+    assert len(endpoint) > 0, "registry: empty endpoint"
+    log ValidatorEndpointSet(validator=msg.sender, endpoint=endpoint)
 
 
 # --- models and datasets -----------------------------------------------------------------
