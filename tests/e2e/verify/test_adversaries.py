@@ -219,3 +219,46 @@ def test_a_partial_cheater_is_slashed_on_the_jobs_it_cheats_on_and_paid_for_the_
     _assert_slashed(network, client, bad, "provider2")
     settled = _settled(client, good)
     assert settled.status is JobStatus.FINALIZED and settled.paid > 0, good.why()
+
+
+def test_the_validators_earn_the_fees_of_the_jobs_they_watched(network: LocalNetwork) -> None:
+    # Runs last: it moves the chain's clock two epochs on. The jobs finalized above parked
+    # their validator fees in the JobMarket; the validator processes sync them into the
+    # pool's pot of the epoch in progress, report their scores for it in the next epoch,
+    # and claim their stake-weighted shares in the one after.
+    from deai.chain.events import FeesSynced
+    from deai.chain.validator_pool import ValidatorPool
+
+    client = _client(network)
+    pool = ValidatorPool(client.w3, client.deployment)
+    length = pool.epoch_length()
+
+    def synced() -> list[FeesSynced]:
+        return [e for e in pool.events(from_block=client.deployment.block) if isinstance(e, FeesSynced)]
+
+    def advance(seconds: int) -> None:
+        client.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+        client.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    advance(length)  # a fresh epoch: its first tick syncs what the jobs above parked
+    _wait_for(lambda: any(e.amount > 0 for e in synced()), "a validator to sync the parked fees", timeout=60)
+    epoch = max(e.epoch for e in synced() if e.amount > 0)
+    pot = pool.epoch(epoch).pot
+    assert pot > 0
+    advance(length)  # epoch + 1: every validator reports its scores for `epoch`
+    _wait_for(lambda: pool.epoch(epoch).reports == 3, "three reports", timeout=60)
+    advance(length)  # epoch + 2: the shares of `epoch` can be claimed
+    _wait_for(lambda: pool.epoch(epoch).claims == 3, "three claims", timeout=60)
+    books = pool.epoch(epoch)
+    claimed = {str(c.validator): int(c.amount) for c in pool.claims(from_block=client.deployment.block)
+               if c.epoch == epoch}
+    assert set(claimed) == {_addr(v) for v in ("validator1", "validator2", "validator3")}
+    # pot × weight ÷ total weight each, rounded down: at most one wei per reporter is left over
+    weights = {v: int(pool.weight_of(epoch, v)) for v in claimed}
+    assert claimed == {v: int(pot) * w // int(books.total_weight) for v, w in weights.items()}
+    assert 0 <= int(pot) - sum(claimed.values()) < 3
+    for validator in network.validating:
+        stats = httpx.get(f"{validator.url}/v1/stats").json()
+        mine = [int(c.amount) for c in pool.claims(validator=_addr(validator.spec.role),
+                                                    from_block=client.deployment.block)]
+        assert stats["fees_earned"] == sum(mine) > 0
