@@ -182,6 +182,9 @@ def create_app(explorer: Explorer, *, follow: bool = True) -> FastAPI:
                 "latency": queries.latency(db),
                 "outcomes": queries.verification_outcomes(db),
                 "ai_requests": queries.ai_requests(db, limit=5),
+                "validators": queries.validators(db),
+                "pool_epochs": queries.pool_epochs(db)[:5],
+                "receipt_disputes": queries.receipt_disputes(db)[:10],
                 "prices": queries.price_per_kind(db, bucket_s=bucket),
                 "offered": queries.price_per_kind(db, bucket_s=bucket, offered=True),
             }
@@ -223,6 +226,7 @@ def create_app(explorer: Explorer, *, follow: bool = True) -> FastAPI:
         def load(db: Any) -> dict[str, Any]:
             return {"jobs": queries.provider_jobs(db, checksum),
                     "slashes": queries.provider_slashes(db, checksum),
+                    "receipt_disputes": queries.receipt_disputes(db, checksum),
                     "anchors": queries.provider_anchors(db, checksum),
                     "account": queries.account(db, checksum),
                     "prices": queries.rows(db, "SELECT workload_kind, price, ts FROM provider_prices "

@@ -62,7 +62,7 @@ def test_tables_equal_what_the_chain_says(sampled: Sampled, chain: Chain) -> Non
     assert o.jobs_by_state == {"OPEN": 2, "ASSIGNED": 2, "COMMITTED": 4, "DISPUTED": 0,
                                "FINALIZED": 3, "EXPIRED": 3, "REJECTED": 1}
     assert o.ai_requests == 6 and o.ai_callbacks_failed == 1
-    assert o.anchors == 1 and o.anchored_leaves == 8 and o.channels_open == 1
+    assert o.anchors == 2 and o.anchored_leaves == 12 and o.channels_open == 1  # a batch, and the receipts
     assert o.slashed == staking.total_staked() * 0 + scalar(db, "SELECT sum(amount) FROM slash_events")
     # rows are keyed by (block, log index): each event once
     for table in ("events", "job_events", "transfers", "stake_events", "ai_request_events"):
@@ -130,6 +130,51 @@ def test_ai_requests_equal_what_the_chain_says(sampled: Sampled, chain: Chain) -
     assert queries.search(db, delivery) == f"/ai-request/{retried}"
 
 
+def test_receipt_disputes_and_validator_fees_equal_what_the_chain_says(sampled: Sampled, chain: Chain) -> None:
+    from deai.chain.receipt_disputes import ReceiptDisputes
+    from deai.chain.types import ReceiptDisputeStatus, ReceiptReason
+    from deai.chain.validator_pool import ValidatorPool
+
+    db = index(sampled).db
+    h = sampled.history
+    disputes = ReceiptDisputes.from_deployment(chain.w3, chain.deployment)
+    [d] = queries.receipt_disputes(db)
+    onchain = disputes.dispute(bytes.fromhex(h.receipt_dispute[2:]))
+    assert d["digest"] == h.receipt_dispute
+    assert onchain.status is ReceiptDisputeStatus.REJECTED and d["status"] == "REJECTED"
+    assert (d["provider"], d["challenger"]) == (onchain.provider, onchain.challenger) == (
+        demo_account("provider1").address, demo_account("validator1").address)
+    assert (d["receipt_sequence"], d["anchor_sequence"], d["evidence_cid"]) == (
+        onchain.receipt_sequence, onchain.anchor_sequence, onchain.evidence_cid)
+    assert (d["votes"], d["fraud_votes"], d["reason_code"]) == (2, 2, ReceiptReason.FRAUD_PROVEN)
+    assert d["reason"] == ReceiptReason.FRAUD_PROVEN.sentence
+    assert d["slashed"] == onchain.slash_amount and d["bond_returned"] == disputes.challenge_bond()
+    # the slash is tied to the dispute (not to a job), and the outcome counts as verification
+    slash = rows(db, "SELECT * FROM slashes WHERE receipt_digest = ?", [h.receipt_dispute])
+    assert [(s["who"], s["amount"], s["job_id"]) for s in slash] == [(d["provider"], d["slashed"], None)]
+    assert scalar(db, "SELECT count(*) FROM slashes WHERE job_id IS NULL AND receipt_digest IS NULL") == 0
+    outcomes = {(o.mode, o.outcome): o.jobs for o in queries.verification_outcomes(db)}
+    assert outcomes[("fast-path receipt", "fraud proven")] == 1
+    assert overview(db).receipt_disputes == 1
+
+    pool = ValidatorPool(chain.w3, chain.deployment)
+    epoch = pool.epoch(h.pool_epoch)
+    [e] = queries.pool_epochs(db)
+    assert (e["epoch"], e["synced"], e["reporters"], e["total_weight"], e["claims"]) == (
+        h.pool_epoch, epoch.pot, epoch.reports, epoch.total_weight, epoch.claims) == (
+        h.pool_epoch, e["synced"], 2, 1_000 * 10**18, 1)
+    assert e["synced"] > 0 and e["claimed"] == epoch.paid and e["unclaimed"] == epoch.pot - epoch.paid
+    fees = {v["address"]: v for v in queries.validators(db)}
+    for role, reports, claims in (("validator1", 1, 1), ("validator2", 1, 0), ("validator3", 0, 0)):
+        v = fees[demo_account(role).address]
+        assert (v["reports"], v["claims"]) == (reports, claims), role
+        claimed = sum(c.amount for c in pool.claims(validator=v["address"]))
+        assert v["fees_claimed"] == claimed, role
+    assert fees[demo_account("validator1").address]["fees_claimed"] == epoch.paid > 0
+    assert pool.claimable(h.pool_epoch, demo_account("validator2").address) == e["unclaimed"]
+    assert overview(db).validator_fees_claimed == epoch.paid
+
+
 def test_a_run_after_a_run_changes_nothing(sampled: Sampled, chain: Chain) -> None:
     indexer = index(sampled, reorg_depth=50)
     before = dump(indexer.db)
@@ -152,6 +197,7 @@ def test_an_index_stopped_after_every_few_ranges_ends_equal_to_one_run(sampled: 
             break
     assert runs > 5
     assert len(whole["ai_requests"]) == 6 and whole["ai_request_events"]
+    assert len(whole["receipt_disputes"]) == 1 and len(whole["pool_epochs"]) == 1
     assert dump(stepwise.db) == whole
 
 

@@ -201,6 +201,22 @@ def test_ai_request_pages_list_and_explain_each_request(client: TestClient, samp
     no_trace(html + failed + expired)
 
 
+def test_validator_fees_and_receipt_disputes_are_shown(client: TestClient, sampled: Sampled) -> None:
+    h = sampled.history
+    html = client.get("/").text
+    v1, v2 = demo_account("validator1").address, demo_account("validator2").address
+    assert f'<tr data-validator="{v1}">' in html and f'<tr data-validator="{v2}">' in html
+    assert f'<tr data-epoch="{h.pool_epoch}">' in html
+    assert f'<tr data-digest="{h.receipt_dispute}" data-status="REJECTED">' in html
+    assert "fast-path receipt: fraud proven" in html  # in the verification outcomes chart
+    provider = client.get(f"/provider/{demo_account('provider1').address}").text
+    assert f'data-slash-receipt="{h.receipt_dispute}"' in provider
+    assert f'<tr data-digest="{h.receipt_dispute}" data-status="REJECTED">' in provider
+    assert "found the receipt&#39;s response wrong" in provider or "found the receipt's response wrong" in provider
+    stats = client.get("/api/stats").json()
+    assert stats["overview"]["receipt_disputes"] == 1 and stats["overview"]["validator_fees_claimed"] > 0
+
+
 def test_the_provenance_page_gives_a_verdict_or_says_why_not(client: TestClient, sampled: Sampled) -> None:
     page = client.get(f"/job/{sampled.history.jobs['finalized']}/provenance")
     assert page.status_code == 200 and 'id="verdict"' in page.text

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 INDEXED_CONTRACTS = (
     "Token", "Staking", "Registry", "JobMarket", "Channels", "Anchors", "AINFT", "AIRequests",
+    "ReceiptDisputes", "ValidatorPool",
 )
 """Contracts whose events the index reads (a new contract is added here once ``rows.py``
 knows its events; those missing from a deployment are skipped)."""

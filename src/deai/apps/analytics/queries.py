@@ -89,6 +89,10 @@ class Overview:
     """On-chain AI requests (AIRequests)."""
     ai_callbacks_failed: int
     """Requests whose latest consumer callback failed (retriable)."""
+    receipt_disputes: int
+    """Fast-path receipts challenged on ReceiptDisputes."""
+    validator_fees_claimed: int
+    """Validator fee shares claimed from the ValidatorPool (token units)."""
     indexed_block: int | None
     indexed_at: int | None
     """Timestamp of the newest indexed event's block."""
@@ -125,6 +129,8 @@ def overview(db: duckdb.DuckDBPyConnection) -> Overview:
         ai_callbacks_failed=_int(scalar(db, """
             SELECT count(*) FROM ai_requests
             WHERE status IN ('callback failed', 'dispute callback failed')""")),
+        receipt_disputes=_int(scalar(db, "SELECT count(*) FROM receipt_disputes")),
+        validator_fees_claimed=_int(scalar(db, "SELECT sum(fees_claimed) FROM validators")),
         indexed_block=int(next_block) - 1 if next_block is not None else None,
         indexed_at=scalar(db, "SELECT max(ts) FROM events"),
     )
@@ -358,6 +364,22 @@ def account(db: duckdb.DuckDBPyConnection, address: str) -> Row:
     }
 
 
+def validators(db: duckdb.DuckDBPyConnection) -> list[Row]:
+    """Validators with their ValidatorPool record (reports, fee shares claimed)."""
+    return rows(db, "SELECT * FROM validators ORDER BY registered_at, address")
+
+
+def pool_epochs(db: duckdb.DuckDBPyConnection) -> list[Row]:
+    """ValidatorPool epochs, newest first: fees synced, reporters, claimed, left."""
+    return rows(db, "SELECT * FROM pool_epochs ORDER BY epoch DESC")
+
+
+def receipt_disputes(db: duckdb.DuckDBPyConnection, provider: str | None = None) -> list[Row]:
+    """Fast-path receipt disputes (ReceiptDisputes), newest first, optionally of one provider."""
+    where, params = ("WHERE provider = ?", [provider]) if provider else ("", [])
+    return rows(db, f"SELECT * FROM receipt_disputes {where} ORDER BY challenged_at DESC, digest", params)
+
+
 def balances(db: duckdb.DuckDBPyConnection, limit: int = 20) -> list[Row]:
     return rows(db, "SELECT * FROM balances WHERE balance > 0 ORDER BY balance DESC, address LIMIT ?", [limit])
 
@@ -518,4 +540,6 @@ def report(db: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "verification": [asdict(o) for o in verification_outcomes(db)],
         "anomalies": [a.as_dict() for a in find_anomalies(db)],
         "ai_requests": ai_request_counts(db),
+        "validators": validators(db),
+        "receipt_disputes": receipt_disputes(db),
     }

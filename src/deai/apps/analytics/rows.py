@@ -28,6 +28,7 @@ from deai.chain.events import (
     BidPlaced,
     ChainLog,
     FeesCollected,
+    FeesSynced,
     JobAssigned,
     JobChallenged,
     JobEvent,
@@ -35,11 +36,20 @@ from deai.chain.events import (
     JobSettled,
     MarketDeposited,
     MarketWithdrawn,
+    PoolEvent,
+    PoolMarketSet,
+    PotSwept,
     ProviderActiveSet,
     ProviderRegistered,
     ProviderUpdated,
+    ReceiptChallenged,
+    ReceiptDisputeResolved,
+    ReceiptEvent,
+    ReceiptVoteCast,
     ReputationSet,
     ResultCommitted,
+    ScoresReported,
+    ShareClaimed,
     Slashed,
     Staked,
     StakeWithdrawn,
@@ -100,8 +110,10 @@ class RowBuilder:
         self._stakes: dict[str, StakeState] = {}
         self.rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         # Slashed is logged by Staking inside the market call that settles a job; the job id
-        # comes from the JobSettled of the same transaction, which may follow it.
+        # comes from the JobSettled of the same transaction, which may follow it. Likewise a
+        # receipt dispute's slash and its ReceiptDisputeResolved.
         self._settled_in_tx: dict[str, int] = {}
+        self._receipt_in_tx: dict[str, str] = {}
         self._slash_rows: list[tuple[int, list[Any]]] = []
 
     def _stake(self, who: str) -> StakeState:
@@ -136,10 +148,11 @@ class RowBuilder:
             self._typed(key, typed)
 
     def finish(self) -> dict[str, list[tuple[Any, ...]]]:
-        """The rows, with slashes tied to the job their transaction settled."""
+        """The rows, with slashes tied to the job or receipt dispute their transaction settled."""
         for position, values in self._slash_rows:
             tx = values[2]
-            values[-1] = self._settled_in_tx.get(tx)
+            values[-2] = self._settled_in_tx.get(tx)
+            values[-1] = self._receipt_in_tx.get(tx)
             self.rows["slash_events"].insert(position, tuple(values))
         self._slash_rows.clear()
         return dict(self.rows)
@@ -186,6 +199,42 @@ class RowBuilder:
             self._put("market_flows", key, account=e.recipient, kind="fees_collected", amount=e.amount)
         elif isinstance(e, ReputationSet):
             self._put("reputation_events", key, provider=e.provider, score=e.score)
+        elif isinstance(e, ReceiptEvent):
+            self._receipt(key, e)
+        elif isinstance(e, PoolEvent):
+            self._pool(key, e)
+
+    def _receipt(self, key: tuple[Any, ...], e: ReceiptEvent) -> None:
+        digest = "0x" + e.digest.hex()
+        values: dict[str, Any] = {"digest": digest, "event": type(e).__name__,
+                                  "reason_code": int(e.reason), "reason": e.reason.sentence}
+        if isinstance(e, ReceiptChallenged):
+            values.update(provider=e.provider, challenger=e.challenger, receipt_sequence=e.receipt_sequence,
+                          anchor_sequence=e.anchor_sequence, evidence_cid=e.evidence_cid,
+                          committee=json.dumps(list(e.committee)), vote_end=e.vote_end)
+        elif isinstance(e, ReceiptVoteCast):
+            values.update(validator=e.validator, fraud=e.fraud)
+        elif isinstance(e, ReceiptDisputeResolved):
+            values.update(provider=e.provider, status=e.status.name, slashed=e.slashed,
+                          bond_returned=e.bond_returned)
+            self._receipt_in_tx[key[2]] = digest
+        self._put("receipt_dispute_events", key, **values)
+
+    def _pool(self, key: tuple[Any, ...], e: PoolEvent) -> None:
+        values: dict[str, Any] = {"event": type(e).__name__, "reason_code": int(e.reason),
+                                  "reason": e.reason.sentence}
+        if isinstance(e, ScoresReported):
+            values.update(validator=e.validator, epoch=e.epoch, root="0x" + e.root.hex(),
+                          amount=e.weight, uri=e.uri)
+        elif isinstance(e, FeesSynced):
+            values.update(epoch=e.epoch, amount=e.amount, pot=e.pot)
+        elif isinstance(e, ShareClaimed):
+            values.update(validator=e.validator, epoch=e.epoch, amount=e.amount)
+        elif isinstance(e, PotSwept):
+            values.update(epoch=e.epoch, validator=e.recipient, amount=e.amount)
+        elif isinstance(e, PoolMarketSet):
+            values.update(validator=e.market)
+        self._put("pool_events", key, **values)
 
     def _staking(
         self, key: tuple[Any, ...], e: Staked | StakeWithdrawRequested | StakeWithdrawn | Slashed
@@ -203,7 +252,7 @@ class RowBuilder:
             from_staked = min(e.amount, staked)
             staked, unbonding = staked - from_staked, max(0, unbonding - (e.amount - from_staked))
             values = [*key, e.who, e.slasher, e.beneficiary, e.amount, e.to_beneficiary,
-                      e.to_treasury, None]
+                      e.to_treasury, None, None]
             self._slash_rows.append((len(self.rows["slash_events"]), values))
         self._stakes[e.who] = (staked, unbonding)
         self._put("stake_events", key, who=e.who, kind=kind, amount=e.amount, staked_after=staked,

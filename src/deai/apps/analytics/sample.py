@@ -10,7 +10,9 @@ assigned and committed, a provider that changes its prices, a payment channel wi
 redeemed voucher, an anchored batch, and on-chain AI requests from a small consumer
 contract (``SAMPLE_CONSUMER``): answered and called back, a callback that failed and one
 retried after failing, one expired and settled, one assigned, and a subscription's round
-still waiting for bids. It advances the chain's clock with
+still waiting for bids; a fast-path receipt challenged on ReceiptDisputes and found wrong
+(the provider slashed); and a ValidatorPool epoch whose fees were synced, reported on by
+two validators and claimed by one. It advances the chain's clock with
 ``evm_increaseTime`` (anvil), so run it on a devnet, never a real chain.
 
 Job specs are real ``WorkloadSpec`` documents; with ``store`` they are added to it, so an
@@ -42,7 +44,7 @@ from deai.chain.token import Token
 from deai.chain.types import AssetKind, Verification, WorkloadKind
 from deai.errors import ContractCompileError
 from deai.market.vouchers import sign_voucher
-from deai.units import JobId, TokenAmount, tokens
+from deai.units import Address, ChannelId, JobId, TokenAmount, tokens
 
 PROVIDERS = ("provider1", "provider2", "provider3")
 SAMPLE_CONSUMER = """# pragma version ~=0.4.3
@@ -131,6 +133,10 @@ class SampleHistory:
     ai_consumer: str = ""
     """The sample consumer contract's address."""
     ai_subscription: int = 0
+    receipt_dispute: str = ""
+    """The challenged receipt's digest (0x hex), its dispute's id."""
+    pool_epoch: int = 0
+    """The ValidatorPool epoch whose fees were reported on and partly claimed."""
 
 
 def _cid(label: str) -> str:
@@ -165,6 +171,7 @@ class _Story:
         self.channels = Channels.from_deployment(w3, deployment)
         self.anchors = Anchors.from_deployment(w3, deployment)
         self.ai = AIRequests(w3, deployment)
+        self.deployment = deployment
         self.store = store
         self.out = SampleHistory()
         self.settings = self.market.settings()
@@ -294,6 +301,8 @@ class _Story:
                           _cid("batch listing 1"))
 
         self.ai_requests()
+        self.receipt_dispute()
+        self.validator_fees()
 
         # jobs still in flight: open with a bid, assigned, committed
         self.out.jobs["open"] = self.post("client1", "image", 7)
@@ -353,6 +362,51 @@ class _Story:
         out["subscription_round"] = self.ai.fire_subscription(
             self.a("client2"), self.out.ai_subscription, data).request_id
         self.ai_spec(data)
+
+    def receipt_dispute(self) -> None:
+        """provider1 signs and anchors four fast-path receipts; validator1 challenges one and
+        the committee finds its response wrong."""
+        from deai.chain.receipt_disputes import ReceiptDisputes
+        from deai.node.fastpath.receipts import Receipt, ReceiptSigner, body_hash, receipt_domain
+        from deai.provenance.merkle import MerkleTree
+
+        disputes = ReceiptDisputes.from_deployment(self.w3, self.deployment)
+        provider = self.a("provider1")
+        signer = ReceiptSigner(provider, receipt_domain(int(self.w3.eth.chain_id), self.anchors.address))
+        now = self.market.chain_time()
+        signed = [signer.sign(Receipt(
+            provider=Address(provider.address), channel_id=ChannelId(self.out.channel_id), sequence=n,
+            request_hash=body_hash(f"request {n}".encode()), response_hash=body_hash(f"response {n}".encode()),
+            model=self.out.model, price=tokens(2), cumulative_amount=tokens(2 * n),
+            issued_at=now)) for n in range(1, 5)]
+        tree = MerkleTree(s.leaf for s in signed)
+        sequence = self.anchors.last_sequence(provider.address) + 1
+        self.anchors.post(provider, tree.root, sequence, len(tree), _cid("receipt batch"))
+        challenged = disputes.challenge(self.a("validator1"), signed[1], sequence, tree.siblings(1),
+                                        _cid("evidence: a re-run gave another answer"))
+        for member in challenged.committee:
+            role = next(v for v in VALIDATORS if str(self.a(v).address) == str(member))
+            disputes.vote(self.a(role), challenged.digest, fraud=True)
+        disputes.resolve(self.a("client1"), challenged.digest)
+        self.out.receipt_dispute = "0x" + challenged.digest.hex()
+
+    def validator_fees(self) -> None:
+        """The fees of the finalized jobs go to the pot of an epoch; validator1 and validator2
+        report for it and, once claims open, validator1 claims its share."""
+        from deai.chain.validator_pool import ValidatorPool
+
+        pool = ValidatorPool(self.w3, self.deployment)
+        length = pool.epoch_length()
+        now = self.market.chain_time()
+        self.advance((now // length + 1) * length + 1 - now)  # 1 s into the next epoch
+        epoch = pool.sync(self.a("client1"), [1, 2, 3]).epoch
+        self.advance(length)  # the epoch's reporting period
+        for role in ("validator1", "validator2"):
+            pool.report(self.a(role), epoch, hashlib.sha256(f"scores {role}".encode()).digest(),
+                        f"deai-scores/v1:1=10000,2=10000,3=9000 by {role}")
+        self.advance(length)  # claims open
+        pool.claim(self.a("validator1"), epoch)
+        self.out.pool_epoch = epoch
 
     def ai_spec(self, data: bytes) -> None:
         spec, cid = self.ai.spec_for(self.out.model, data, AI_PARAMS, AI_VERIFICATION)

@@ -23,7 +23,7 @@ so two indexers of one chain write identical tables.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump when a table changes shape; an index of another version is rebuilt from the chain."""
 
 _EVENT_KEY = "block_number BIGINT NOT NULL, log_index INTEGER NOT NULL, tx_hash VARCHAR NOT NULL, ts BIGINT NOT NULL"
@@ -37,7 +37,7 @@ FACT_TABLES: dict[str, str] = {
     ),
     "slash_events": (
         "who VARCHAR, slasher VARCHAR, beneficiary VARCHAR, amount HUGEINT, "
-        "to_beneficiary HUGEINT, to_treasury HUGEINT, job_id BIGINT"
+        "to_beneficiary HUGEINT, to_treasury HUGEINT, job_id BIGINT, receipt_digest VARCHAR"
     ),
     "provider_events": (
         "provider VARCHAR, kind VARCHAR, endpoint VARCHAR, capability_cid VARCHAR, prices VARCHAR"
@@ -85,6 +85,19 @@ FACT_TABLES: dict[str, str] = {
         "round BIGINT, refunded HUGEINT"
     ),
     "ai_flows": "account VARCHAR, payer VARCHAR, kind VARCHAR, amount HUGEINT",
+    # ReceiptDisputes: fast-path receipt challenges, keyed by the receipt's EIP-712 digest.
+    "receipt_dispute_events": (
+        "digest VARCHAR, event VARCHAR, reason_code INTEGER, reason VARCHAR, provider VARCHAR, "
+        "challenger VARCHAR, receipt_sequence HUGEINT, anchor_sequence HUGEINT, evidence_cid VARCHAR, "
+        "committee VARCHAR, vote_end BIGINT, validator VARCHAR, fraud BOOLEAN, status VARCHAR, "
+        "slashed HUGEINT, bond_returned HUGEINT"
+    ),
+    # ValidatorPool: score reports (``amount`` = the reporter's weight), fee syncs (``pot``
+    # after), share claims, sweeps (``validator`` = the recipient) and the market being set.
+    "pool_events": (
+        "event VARCHAR, reason_code INTEGER, reason VARCHAR, validator VARCHAR, epoch BIGINT, "
+        "root VARCHAR, uri VARCHAR, amount HUGEINT, pot HUGEINT"
+    ),
 }
 """Fact table → its columns after the common event key."""
 
@@ -155,8 +168,28 @@ STATE_SQL: dict[str, str] = {
     """,
     "slashes": """
         SELECT block_number, log_index, tx_hash, ts, who, slasher, beneficiary, amount,
-               to_beneficiary, to_treasury, job_id
+               to_beneficiary, to_treasury, job_id, receipt_digest
         FROM slash_events
+    """,
+    "receipt_disputes": f"""
+        SELECT digest,
+               max(provider) FILTER (WHERE event = 'ReceiptChallenged') AS provider,
+               max(challenger) FILTER (WHERE event = 'ReceiptChallenged') AS challenger,
+               max(receipt_sequence) FILTER (WHERE event = 'ReceiptChallenged') AS receipt_sequence,
+               max(anchor_sequence) FILTER (WHERE event = 'ReceiptChallenged') AS anchor_sequence,
+               max(evidence_cid) FILTER (WHERE event = 'ReceiptChallenged') AS evidence_cid,
+               max(committee) FILTER (WHERE event = 'ReceiptChallenged') AS committee,
+               max(vote_end) FILTER (WHERE event = 'ReceiptChallenged') AS vote_end,
+               min(ts) FILTER (WHERE event = 'ReceiptChallenged') AS challenged_at,
+               count(*) FILTER (WHERE event = 'ReceiptVoteCast') AS votes,
+               count(*) FILTER (WHERE event = 'ReceiptVoteCast' AND fraud) AS fraud_votes,
+               coalesce(arg_max(status, {_LAST}) FILTER (WHERE event = 'ReceiptDisputeResolved'), 'OPEN') AS status,
+               arg_max(reason_code, {_LAST}) AS reason_code,
+               arg_max(reason, {_LAST}) AS reason,
+               coalesce(sum(slashed), 0) AS slashed,
+               sum(bond_returned) AS bond_returned,
+               min(ts) FILTER (WHERE event = 'ReceiptDisputeResolved') AS resolved_at
+        FROM receipt_dispute_events GROUP BY digest
     """,
     "stakes": f"""
         SELECT who AS address,
@@ -210,10 +243,39 @@ STATE_SQL: dict[str, str] = {
                  LEFT JOIN work w ON w.address = reg.address
                  LEFT JOIN rep ON rep.address = reg.address
     """,
+    # Validators with their ValidatorPool record: epochs reported (and the stake weight of
+    # the last report) and fee shares claimed.
     "validators": f"""
-        SELECT validator AS address, min(ts) AS registered_at,
-               arg_max(kind, {_LAST}) <> 'deactivated' AS active
-        FROM validator_events GROUP BY validator
+        WITH v AS (
+            SELECT validator AS address, min(ts) AS registered_at,
+                   arg_max(kind, {_LAST}) <> 'deactivated' AS active
+            FROM validator_events GROUP BY validator
+        ), pool AS (
+            SELECT validator AS address,
+                   count(*) FILTER (WHERE event = 'ScoresReported') AS reports,
+                   max(epoch) FILTER (WHERE event = 'ScoresReported') AS last_report_epoch,
+                   arg_max(amount, {_LAST}) FILTER (WHERE event = 'ScoresReported') AS report_weight,
+                   count(*) FILTER (WHERE event = 'ShareClaimed') AS claims,
+                   coalesce(sum(amount) FILTER (WHERE event = 'ShareClaimed'), 0) AS fees_claimed
+            FROM pool_events WHERE event IN ('ScoresReported', 'ShareClaimed') GROUP BY validator
+        )
+        SELECT v.*, coalesce(pool.reports, 0) AS reports, pool.last_report_epoch, pool.report_weight,
+               coalesce(pool.claims, 0) AS claims, coalesce(pool.fees_claimed, 0) AS fees_claimed
+        FROM v LEFT JOIN pool USING (address)
+    """,
+    # One row per ValidatorPool epoch: fees synced into its pot, reporters and their weight,
+    # what was claimed and swept, and what is left to claim.
+    "pool_epochs": """
+        SELECT epoch,
+               coalesce(sum(amount) FILTER (WHERE event = 'FeesSynced'), 0) AS synced,
+               count(*) FILTER (WHERE event = 'ScoresReported') AS reporters,
+               coalesce(sum(amount) FILTER (WHERE event = 'ScoresReported'), 0) AS total_weight,
+               count(*) FILTER (WHERE event = 'ShareClaimed') AS claims,
+               coalesce(sum(amount) FILTER (WHERE event = 'ShareClaimed'), 0) AS claimed,
+               coalesce(sum(amount) FILTER (WHERE event = 'PotSwept'), 0) AS swept,
+               coalesce(sum(amount) FILTER (WHERE event = 'FeesSynced'), 0)
+                 - coalesce(sum(amount) FILTER (WHERE event IN ('ShareClaimed', 'PotSwept')), 0) AS unclaimed
+        FROM pool_events WHERE epoch IS NOT NULL GROUP BY epoch
     """,
     "channels": f"""
         SELECT channel_id,
@@ -376,6 +438,14 @@ VIEW_SQL: dict[str, str] = {
                    ELSE 'no result' END AS outcome,
                count(*) AS jobs
         FROM jobs WHERE settled_at IS NOT NULL GROUP BY ALL
+        UNION ALL
+        -- fast-path receipts challenged on ReceiptDisputes (resolved ones)
+        SELECT 'fast-path receipt' AS mode,
+               CASE status WHEN 'REJECTED' THEN 'fraud proven'
+                   WHEN 'UPHELD' THEN CASE reason_code WHEN 5 THEN 'no verdict' ELSE 'upheld' END
+                   ELSE 'open' END AS outcome,
+               count(*) AS jobs
+        FROM receipt_disputes WHERE status <> 'OPEN' GROUP BY ALL
     """,
 }
 
