@@ -197,6 +197,30 @@ def _ask(url: str, path: str) -> dict[str, Any]:
                          hint="stop it (`deai devnet down` or Ctrl-C) and try again") from None
 
 
+def _render_verification_and_ai(data: dict[str, Any]) -> None:
+    """Validators and their fee shares, fast-path receipt disputes, on-chain AI requests."""
+    validators = data.get("validators") or []
+    if validators:
+        table = Table(title="validators")
+        for column in ("validator", "active", "score reports", "fee claims", "fees earned"):
+            table.add_column(column, justify="left" if column == "validator" else "right")
+        for v in validators:
+            table.add_row(str(v["address"]), "yes" if v["active"] else "no", str(v["reports"]), str(v["claims"]),
+                          format_tokens(int(v["fees_claimed"])))
+        console.print(table)
+    disputes = data.get("receipt_disputes") or []
+    if disputes:
+        counts: dict[str, int] = {}
+        for d in disputes:
+            counts[str(d["status"]).lower()] = counts.get(str(d["status"]).lower(), 0) + 1
+        slashed = sum(int(d["slashed"] or 0) for d in disputes)
+        console.print("fast-path receipt disputes: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+                      + f"; {format_tokens(slashed)} slashed")
+    requests = (data.get("ai_requests") or {}).get("by_status") or {}
+    if any(requests.values()):
+        console.print("on-chain AI requests: " + ", ".join(f"{n} {k}" for k, n in requests.items() if n))
+
+
 def _render_stats(data: dict[str, Any]) -> None:
     o = data["overview"]
     if not data.get("chain_ok", True):
@@ -234,5 +258,6 @@ def _render_stats(data: dict[str, Any]) -> None:
                           str(r["rejected"]), "—" if r["reliability"] is None else f"{r['reliability']:.0%}",
                           format_tokens(revenue.get(r["provider"], 0)))
     console.print(providers)
+    _render_verification_and_ai(data)
     for a in data["anomalies"]:
         console.print(f"[yellow]anomaly[/] {a['kind']}: {a['subject']} — {a['detail']}\n  [dim]rule: {a['rule']}[/]")

@@ -40,6 +40,9 @@ def test_index_run_status_and_stats(data_dir: Path, capsys: pytest.CaptureFixtur
     assert run(["--data-dir", str(data_dir), "stats"]) == 0
     human = capsys.readouterr().out
     assert "live providers" in human and "reliability" in human
+    # the sample history has a fraud verdict on a fast-path receipt, fee claims and AI requests
+    assert "fast-path receipt disputes: 1 rejected" in human and "fees earned" in human
+    assert "on-chain AI requests: " in human and "delivered" in human
 
 
 def test_a_running_explorer_answers_for_the_index(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
