@@ -62,6 +62,10 @@ class ValidatorSpec:
     oracle: bool = False
     audit_rate: float | None = None
     cheat: str | None = None
+    receipt_checks: bool = True
+    """Sample anchored fast-path receipts, re-run them, challenge and vote (``--no-receipt-checks``: off)."""
+    receipt_sample_bps: int | None = None
+    """The fraction of anchored receipts re-run, in basis points (10000 = all); None: the CLI's default."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,10 @@ def validator_command(
         cmd += ["--audit-rate", str(spec.audit_rate)]
     if spec.cheat is not None:
         cmd += ["--cheat", spec.cheat]
+    if not spec.receipt_checks:
+        cmd.append("--no-receipt-checks")
+    if spec.receipt_sample_bps is not None:
+        cmd += ["--receipt-sample-rate", str(spec.receipt_sample_bps / 10_000)]
     return cmd
 
 

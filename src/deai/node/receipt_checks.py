@@ -17,28 +17,62 @@ is on). Each round:
    validator's gateway, named on chain) and the row to ``challenging`` *before* the
    transaction; a restart asks the chain whether it was mined before sending it again;
 3. **vote** — on each dispute it sits on: its own verdict on the receipt if it checked it,
-   else the challenger's evidence fetched by CID (from the gateways it knows, other
-   validators' included), checked (``check_receipt_evidence``: digest, signature, proof
-   against the anchored root, body hashes) and re-run by itself. Evidence that does not
-   hold, or cannot be fetched before the vote closes, is a vote for the receipt;
+   else the challenger's evidence fetched by CID (``evidence_sources``), checked
+   (``check_receipt_evidence``: digest, signature, proof against the anchored root, body
+   hashes) and re-run by itself. Evidence that does not hold, or cannot be had before the
+   vote closes, is a vote for the receipt;
 4. **resolve** — the disputes it voted on or raised, once every member voted or the vote
    closed.
+
+Evidence availability. Voting for the receipt when nothing can be fetched is the only safe
+default: a committee member that voted fraud on evidence it never saw would let anyone slash
+an honest provider by naming a CID nobody serves. The price of that rule is that a cheating
+provider wins whenever the evidence is out of reach, so the evidence is made hard to lose:
+
+- every validator publishes its API's URL in the Registry (``ValidatorEndpointSet``, sent
+  by ``ValidatorNode.publish_endpoint`` at start when it changed), and the challenger
+  serves its evidence from its gateway there — committee members look there **first**,
+  then at the other validators' published endpoints (one may have fetched it already),
+  then at the gateways they were told about (``--gateway``) and the providers' gateways;
+- **last resort**: the evidence holds nothing a committee member could not get from the
+  provider itself. The ``ReceiptChallenged`` event names the provider, the receipt's
+  sequence and its anchor; the provider's API serves the receipt with its proof
+  (``/v1/receipts/{sequence}``) and the exchange (``/v1/receipts/{sequence}/exchange``).
+  ``deai.verify.receipts.rebuild_receipt_evidence`` checks them exactly as evidence is
+  checked — the receipt must be the disputed digest, signed by that provider and proven
+  under its anchored root, and the bodies must hash to what the receipt signs — so the
+  provider cannot answer with anything but the exchange it was paid for.
+
+What remains: a provider that withholds its own exchange *and* a challenger nobody can
+reach. Then the member has nothing it may judge by, and the receipt stands; the challenger
+gets its bond back only by being reachable, which is what publishing its endpoint is for.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import httpx
 
 from deai.chain.events import ChainLog, ReceiptChallenged, ReceiptDisputeResolved, ReceiptVoteCast
 from deai.chain.receipt_disputes import ReceiptDisputes
-from deai.chain.types import Ballot, ReceiptDisputeStatus
-from deai.errors import ChainError, ContractRevert, DeaiError, EvidenceError, ReceiptFault
+from deai.chain.types import Ballot, ReceiptDispute, ReceiptDisputeStatus
+from deai.errors import (
+    ChainError,
+    ContractRevert,
+    DeaiError,
+    EvidenceError,
+    NodeError,
+    ReceiptFault,
+)
+from deai.market.discovery import list_validators
 from deai.node.fastpath.receipts import ReceiptVerifier, receipt_domain
+from deai.store import GatewayClient
 from deai.verify.receipts import (
     BatchListing,
+    CheckedEvidence,
     ReceiptEvidence,
     ReceiptVerdict,
     check_receipt_evidence,
@@ -46,6 +80,7 @@ from deai.verify.receipts import (
     fetch_listing,
     fetch_receipt,
     parse_receipt_evidence,
+    rebuild_receipt_evidence,
     rerun,
     sampled_leaves,
 )
@@ -61,6 +96,8 @@ MAX_ATTEMPTS = 10
 """Rounds a provider may fail to serve a sampled receipt before it is recorded as a fault."""
 CHECKS_PER_ROUND = 16
 """Re-runs per round at most, so a burst of anchored receipts never starves the job checks."""
+EVIDENCE_TIMEOUT_S = 5.0
+"""Per source: an unreachable gateway must not hold up the others before the vote closes."""
 
 
 class ReceiptChecker:
@@ -72,6 +109,7 @@ class ReceiptChecker:
         self.verifier = ReceiptVerifier(receipt_domain(node.deployment.chain_id, node.anchors.address))
         self.http = httpx.Client(timeout=10.0)
         self._listings: dict[tuple[str, int], BatchListing] = {}
+        self._validators: tuple[float, list[tuple[str, str]]] = (0.0, [])
         self._window = 0
 
     @classmethod
@@ -299,7 +337,7 @@ class ReceiptChecker:
             if vote.stage is VoteStage.VOTING and self.disputes.ballot(digest, node.address) is not Ballot.PENDING:
                 node.state.update_receipt_vote(vote.digest, stage=VoteStage.VOTED)
                 continue
-            judged = self._judge(vote, dispute.vote_end)
+            judged = self._judge(vote, dispute)
             if judged is None:
                 continue
             fraud, detail = judged
@@ -314,33 +352,104 @@ class ReceiptChecker:
             node.state.update_receipt_vote(vote.digest, stage=VoteStage.VOTED, tx=event.transaction_hash)
             log.info("receipt dispute %s…: voted %s (%s)", vote.digest[:12], "fraud" if fraud else "valid", detail[:200])
 
-    def _judge(self, vote: ReceiptVote, vote_end: int) -> tuple[bool, str] | None:
+    def _judge(self, vote: ReceiptVote, dispute: ReceiptDispute) -> tuple[bool, str] | None:
         """(fraud, why) by this validator's own re-run; None to try again next round."""
         node = self.node
         own = [r for r in node.state.receipt_checks() if r.digest == vote.digest and r.verdict in ("match", "mismatch")]
         if own:
             return own[0].verdict == "mismatch", f"our own check: {own[0].detail}"
         try:
-            node._fetch([vote.evidence_cid])
-            evidence = parse_receipt_evidence(node.store.read_bytes(vote.evidence_cid))
-            root = node.anchors.root(vote.provider, evidence.anchor_sequence) or b"\x00" * 32
-            checked = check_receipt_evidence(evidence, self.verifier, chain_id=node.deployment.chain_id,
-                                             anchors=node.anchors.address, digest=bytes.fromhex(vote.digest[2:]),
-                                             provider=vote.provider, root=root)
+            checked, source = self._evidence(vote, dispute)
         except EvidenceError as exc:
             return False, f"the challenger's evidence does not hold: {exc.message}"
         except DeaiError as exc:
             attempts = vote.attempts + 1
             node.state.update_receipt_vote(vote.digest, attempts=attempts, detail=exc.message[:2000])
-            if node.now() < vote_end - max(5, self._margin() // 2) and attempts < 60:
+            if node.now() < dispute.vote_end - max(5, self._margin() // 2) and attempts < 60:
                 return None
             return False, f"the challenger's evidence could not be fetched: {exc.message}"
+        log.info("receipt dispute %s…: evidence from %s", vote.digest[:12], source)
         verdict = rerun(node.executor, checked.receipt, checked.request, checked.response)
         node.stats.receipt_checks += 1
         node.stats.check_cpu_s += verdict.cpu_s
         if verdict.outcome == "unverifiable":
             return False, f"cannot re-run it here, so the receipt stands: {verdict.detail}"
-        return verdict.outcome == "mismatch", f"our re-run of the evidence: {verdict.detail}"
+        return verdict.outcome == "mismatch", f"our re-run of the evidence from {source}: {verdict.detail}"
+
+    def _evidence(self, vote: ReceiptVote, dispute: ReceiptDispute) -> tuple[CheckedEvidence, str]:
+        """The disputed receipt and bodies, checked, and where they came from (module docstring).
+
+        ``EvidenceError``: the challenger's evidence was fetched and does not hold (a vote for
+        the receipt); any other ``DeaiError``: nothing could be had this round.
+        """
+        node = self.node
+        digest = bytes.fromhex(vote.digest[2:])
+        try:
+            source = self._fetch_evidence(vote.evidence_cid, vote.challenger)
+        except DeaiError as missing:
+            try:
+                endpoint = self._endpoint(vote.provider)
+                root = node.anchors.root(vote.provider, dispute.anchor_sequence) or b"\x00" * 32
+                rebuilt = rebuild_receipt_evidence(
+                    self.http, endpoint, self.verifier, chain_id=node.deployment.chain_id,
+                    anchors=node.anchors.address, challenger=vote.challenger, provider=vote.provider,
+                    receipt_sequence=dispute.receipt_sequence, anchor_sequence=dispute.anchor_sequence,
+                    digest=digest, root=root)
+            except DeaiError as exc:
+                # the provider's failure is not the challenger's: both reasons, never EvidenceError
+                raise NodeError(f"{missing.message}; rebuilding it from the provider failed too: {exc.message}",
+                                hint="publish the challenger's endpoint (deai validator start --public-url)"
+                                ) from None
+            return rebuilt, f"the provider's API {endpoint} (the evidence itself was out of reach)"
+        evidence = parse_receipt_evidence(node.store.read_bytes(vote.evidence_cid))
+        root = node.anchors.root(vote.provider, evidence.anchor_sequence) or b"\x00" * 32
+        checked = check_receipt_evidence(evidence, self.verifier, chain_id=node.deployment.chain_id,
+                                         anchors=node.anchors.address, digest=digest,
+                                         provider=vote.provider, root=root)
+        return checked, source
+
+    def evidence_sources(self, challenger: str) -> list[tuple[str, str]]:
+        """(what, URL) to fetch a challenger's evidence from, in the order they are tried.
+
+        The challenger's published endpoint, the other validators' published endpoints, the
+        gateways this validator was told about, the providers' gateways.
+        """
+        me, who = self.node.address.lower(), challenger.lower()
+        validators = self._published()
+        found = [("the challenger's published endpoint", url) for a, url in validators if a.lower() == who]
+        found += [(f"validator {a}'s published endpoint", url) for a, url in validators if a.lower() not in (who, me)]
+        found += [("the gateway", url) for url in self.node.settings.gateways]
+        found += [(f"provider {a}'s gateway", url) for a, url in self._listed()]
+        unique: dict[str, tuple[str, str]] = {}
+        for what, url in found:
+            unique.setdefault(url.rstrip("/"), (what, url))  # the first reason to try a URL names it
+        return list(unique.values())
+
+    def _published(self) -> list[tuple[str, str]]:
+        """(address, URL) of the active validators that published one (read again every 10 s)."""
+        fetched_at, listed = self._validators
+        if time.monotonic() - fetched_at > 10 or not listed:
+            found = list_validators(self.node.registry, from_block=self.node.deployment.block)
+            listed = [(str(v.address), v.endpoint) for v in found]
+            self._validators = (time.monotonic(), listed)
+        return listed
+
+    def _fetch_evidence(self, cid: str, challenger: str) -> str:
+        """Put the evidence ``cid`` in the store; returns where it came from."""
+        store = self.node.store
+        if store.has(cid):
+            return "our store"
+        failures = []
+        for what, url in self.evidence_sources(challenger):
+            try:
+                with GatewayClient([url], timeout=EVIDENCE_TIMEOUT_S) as client:
+                    client.fetch(cid, store)
+            except DeaiError as exc:
+                failures.append(f"{url}: {exc.message}"[:300])
+                continue
+            return f"{what} {url}"
+        raise NodeError(f"evidence {cid} is not served by any source we know ({'; '.join(failures) or 'none'})",
+                        hint="the challenger publishes its endpoint at start; name more with --gateway")
 
     # --- 4. resolution ------------------------------------------------------------------------
 

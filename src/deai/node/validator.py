@@ -2,7 +2,9 @@
 
 One ``ValidatorNode`` per validator account. ``start`` adds the models it can check to its
 store, stakes and registers as a validator (or reactivates), and serves a small HTTP API
-(status, checks, evidence documents through an IPFS gateway). Each ``tick``:
+(status, checks, evidence documents through an IPFS gateway), whose URL it publishes in the
+Registry (``setValidatorEndpoint``, only when it changed) so that dispute committees can
+fetch its evidence. Each ``tick``:
 
 1. reads the ``JobMarket`` events since its cursor (in SQLite) and records what they mean:
    posted jobs; committed results, each entered in the lottery of ``deai.verify.sampling``
@@ -107,6 +109,7 @@ class ValidatorSettings:
     host: str = "127.0.0.1"
     port: int = 0
     public_url: str | None = None
+    """The URL published in the Registry for committees to fetch evidence from (default: the served one)."""
     stake: TokenAmount = DEFAULT_VALIDATOR_STAKE
     poll_interval_s: float = 0.25
     gateways: tuple[str, ...] = ()
@@ -127,6 +130,9 @@ class ValidatorSettings:
     """The fraction of anchored receipts this validator re-runs, in basis points (10000 = all)."""
 
     def __post_init__(self) -> None:
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise NodeError(f"the public URL {self.public_url!r} is not an http(s) URL",
+                            hint="give the URL others reach this validator at, e.g. http://host:port")
         if not 0 <= self.receipt_sample_bps <= 10_000:
             raise NodeError(f"the receipt sampling rate is 0..10000 basis points, not {self.receipt_sample_bps}")
         if self.cheat is not None and self.cheat not in CHEATS:
@@ -202,6 +208,8 @@ class ValidatorNode:
             self._server = server
             self.endpoint = self.settings.public_url or server.url
         self.ensure_registered()
+        if self.endpoint:
+            self.publish_endpoint()
         if self.state.get_cursor(MARKET_CURSOR) == 0:
             self.state.set_cursor(MARKET_CURSOR, self.deployment.block)
         if self.receipts is not None:
@@ -227,6 +235,17 @@ class ValidatorNode:
             self.registry.register_validator(self.account)
         elif not self.registry.is_active_validator(self.address):
             self.registry.set_validator_active(self.account, True)
+
+    def publish_endpoint(self) -> None:
+        """Publish this validator's API URL in the Registry, unless it is already the one there.
+
+        Committee members fetch a challenger's evidence from it (``deai.node.receipt_checks``);
+        a restart on the same URL sends no transaction.
+        """
+        if self.registry.validator_endpoint(self.address, from_block=self.deployment.block) == self.endpoint:
+            return
+        self.registry.set_validator_endpoint(self.account, self.endpoint)
+        log.info("published our endpoint %s in the Registry", self.endpoint)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Tick until ``stop`` is set; a failing tick is logged and retried, never fatal."""

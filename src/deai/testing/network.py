@@ -4,9 +4,10 @@
 then each provider as a separate ``deai provider start`` process with its own data
 directory, port and log file, and waits for each to say it is ready. Providers can be
 killed (SIGKILL, as a crash) and restarted on the same data directory (or with another
-spec, e.g. another ``cheat`` mode). Validators (``ValidatorSpec``, ``deai validator start``)
-start alongside the providers when any are listed. ``stop`` ends every process it started,
-whatever happened.
+spec, e.g. another ``cheat`` mode). Validators (``ValidatorSpec``, ``deai validator start``,
+with its receipt-check flags) start alongside the providers when any are listed; each
+publishes its URL in the Registry, so no test needs to tell one validator where another is.
+``stop`` ends every process it started, whatever happened.
 """
 
 from __future__ import annotations
@@ -186,6 +187,14 @@ class LocalNetwork:
         return new
 
     # --- validators ------------------------------------------------------------------------------
+
+    def validator(self, role: str) -> ValidatorProcess:
+        """The running validator process of devnet role ``role``."""
+        for validator in self.validating:
+            if validator.spec.role == role:
+                return validator
+        raise NodeError(f"no validator {role!r} in this network",
+                        hint=f"list it in validators=[ValidatorSpec({role!r}, …)]")
 
     def _spawn_validator(self, spec: ValidatorSpec) -> ValidatorProcess:
         data_dir = self.root / spec.role

@@ -494,6 +494,39 @@ def check_receipt_evidence(evidence: ReceiptEvidence, verifier: ReceiptVerifier,
     return CheckedEvidence(signed, proof, request, response)
 
 
+def rebuild_receipt_evidence(http: httpx.Client, endpoint: str, verifier: ReceiptVerifier, *, chain_id: int,
+                             anchors: str, challenger: str, provider: str, receipt_sequence: int,
+                             anchor_sequence: int, digest: bytes, root: bytes) -> CheckedEvidence:
+    """A disputed receipt and its exchange rebuilt from the provider's own API, checked as evidence is.
+
+    A committee member's last resort when the challenger's evidence cannot be fetched: the
+    provider serves the receipt (``/v1/receipts/{sequence}``, with its proof) and its
+    exchange (``/v1/receipts/{sequence}/exchange``). Nothing it serves is taken on its word:
+    the parts become a ``ReceiptEvidence`` that must pass ``check_receipt_evidence`` against
+    the dispute's digest, provider and anchored root, so the bodies are exactly the ones the
+    receipt signs. A provider that does not answer raises ``ReceiptFault``.
+    """
+    what = f"disputed receipt {receipt_sequence}"
+    data = _json(_get(http, f"{endpoint.rstrip('/')}/v1/receipts/{receipt_sequence}", what), what)
+    try:
+        signed = SignedReceipt.from_dict(data["receipt"], verifier.separator)
+        proof = data.get("proof") or {}
+        siblings = ["0x" + _hex32(s).hex() for s in proof.get("siblings", ())]
+        index = int(proof.get("index", 0))
+    except SignatureError as exc:
+        raise ReceiptFault(f"{what}: {exc.message}", permanent=True) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReceiptFault(f"{what} is malformed: {exc}", permanent=True) from None
+    request, response = fetch_exchange(http, endpoint, signed)
+    evidence = ReceiptEvidence(
+        chain_id=chain_id, anchors=to_checksum_address(anchors), validator=to_checksum_address(challenger),
+        receipt=signed.as_dict(), anchor_sequence=anchor_sequence, leaf_index=index, proof=siblings,
+        request="0x" + request.hex(), response="0x" + response.hex(), method="provider",
+        detail="rebuilt from the provider's API")
+    return check_receipt_evidence(evidence, verifier, chain_id=chain_id, anchors=anchors, digest=digest,
+                                  provider=provider, root=root)
+
+
 def _hex32(value: Any) -> bytes:
     raw = bytes.fromhex(str(value).removeprefix("0x"))
     if len(raw) != 32:

@@ -1,47 +1,45 @@
 """Validators catch a lazy fast path: sampled anchored receipts are re-run, challenged and slashed.
 
-Real processes over loopback: a devnet, an honest provider and a ``fastpath-lazy`` one
-(embeddings answered with noise, still paid and receipted), and three validators.
-validator1 re-runs every anchored receipt (``--receipt-sample-rate 1``); validator2 and
-validator3 sample none but sit on committees, fetching the challenger's evidence from
-validator1's gateway (``--gateway``). A client pays embeddings through a channel to each
-provider directly. The lazy provider's receipt is challenged, the committee votes fraud,
-the provider loses exactly ``slashFor(price)`` of its stake and the challenger gets its
-bond back; the honest provider's receipts are checked and never challenged.
+Real processes over loopback, all started by ``LocalNetwork``: a devnet, an honest provider
+and a ``fastpath-lazy`` one (embeddings answered with noise, still paid and receipted), and
+three validators. validator1 re-runs every anchored receipt (``receipt_sample_bps=10000``);
+validator2 and validator3 sample none but sit on committees. Nobody tells a validator where
+another is: each publishes its URL in the Registry at start, and the committee fetches the
+challenger's evidence from the challenger's published endpoint. A client pays embeddings
+through a channel to each provider directly. The lazy provider's receipt is challenged, the
+committee votes fraud, the provider loses exactly ``slashFor(price)`` of its stake and the
+challenger gets its bond back; the honest provider's receipts are checked and never challenged.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from deai.chain.anchors import Anchors
-from deai.chain.anvil import free_port
 from deai.chain.devnet import demo_account
 from deai.chain.events import ReceiptChallenged, ReceiptDisputeResolved, ReceiptVoteCast
 from deai.chain.receipt_disputes import ReceiptDisputes
+from deai.chain.registry import Registry
 from deai.chain.staking import Staking
 from deai.chain.token import Token
 from deai.chain.types import ReceiptDisputeStatus
 from deai.client.channels import FastPath
+from deai.market.discovery import list_validators
 from deai.node.fastpath.receipts import RECEIPT_HEADER
 from deai.runtime.demo_models import demo_model_dirs
-from deai.testing.network import LocalNetwork, ProviderSpec
+from deai.testing.network import LocalNetwork, ProviderSpec, ValidatorSpec
 from deai.units import tokens
 
 pytestmark = pytest.mark.e2e
 
 MODEL = "all-MiniLM-L6-v2"
 PRICE = "embed=0.001"
-VALIDATORS = ("validator1", "validator2", "validator3")
+COMMITTEE = ("validator2", "validator3")
 
 
 def _wait_for(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
@@ -57,68 +55,18 @@ def _addr(role: str) -> str:
     return str(demo_account(role).address)
 
 
-class Validators:
-    """Three ``deai validator start`` processes with ports chosen up front, so each knows the others."""
-
-    def __init__(self, net: LocalNetwork) -> None:
-        self.net = net
-        self.ports = {role: free_port() for role in VALIDATORS}
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def url(self, role: str) -> str:
-        return f"http://127.0.0.1:{self.ports[role]}"
-
-    def log(self, role: str) -> Path:
-        return self.net.root / role / "validator.log"
-
-    def start(self) -> Validators:
-        env = {**os.environ, "DEAI_DEPLOYMENT_PATH": str(self.net.config.deployment_file), "PYTHONUNBUFFERED": "1"}
-        env.pop("DEAI_DATA_DIR", None)
-        for role in VALIDATORS:
-            data_dir = self.net.root / role
-            data_dir.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "deai.cli", "--data-dir", str(data_dir), "validator", "start",
-                   "--devnet-role", role, "--port", str(self.ports[role]), "--model", str(demo_model_dirs()["minilm"]),
-                   "--receipt-sample-rate", "1" if role == "validator1" else "0"]
-            for other in VALIDATORS:
-                if other != role:
-                    cmd += ["--gateway", self.url(other)]
-            with self.log(role).open("ab") as out:
-                self.processes[role] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                                        stdin=subprocess.DEVNULL, env=env)
-        for role, process in self.processes.items():
-            _wait_for(lambda p=process, r=role: self._ready(p, r), f"{role} to start", timeout=120)
-        return self
-
-    def _ready(self, process: subprocess.Popen[bytes], role: str) -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"{role} exited: {self.log(role).read_text()[-3000:]}")
-        return b" ready at " in self.log(role).read_bytes()
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 @pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalNetwork, Validators]]:
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
     served = (demo_model_dirs()["minilm"],)
     net = LocalNetwork(tmp_path_factory.mktemp("receipt-net"), providers=[
         ProviderSpec("provider1", (PRICE,), served, max_jobs=1),
         ProviderSpec("provider2", (PRICE,), served, max_jobs=1, cheat="fastpath-lazy"),
+    ], validators=[
+        ValidatorSpec("validator1", served, receipt_sample_bps=10_000),
+        *(ValidatorSpec(role, served, receipt_sample_bps=0) for role in COMMITTEE),
     ])
     with net:
-        validators = Validators(net)
-        try:
-            yield net, validators.start()
-        finally:
-            validators.stop()
+        yield net
 
 
 def _embed(fast: FastPath, url: str, provider: str, texts: list[str]) -> int:
@@ -136,10 +84,8 @@ def _embed(fast: FastPath, url: str, provider: str, texts: list[str]) -> int:
     return price
 
 
-def test_a_lazy_fast_path_is_challenged_and_slashed_and_an_honest_one_is_not(
-    network: tuple[LocalNetwork, Validators],
-) -> None:
-    net, validators = network
+def test_a_lazy_fast_path_is_challenged_and_slashed_and_an_honest_one_is_not(network: LocalNetwork) -> None:
+    net = network
     deployment = net.deployment_or_fail()
     fast = FastPath(demo_account("client1"), deployment, data_dir=net.root / "client1")
     disputes = ReceiptDisputes.from_deployment(fast.w3, deployment)
@@ -172,13 +118,22 @@ def test_a_lazy_fast_path_is_challenged_and_slashed_and_an_honest_one_is_not(
     assert staking.stake_of(lazy) == lazy_stake - slash
     assert token.balance_of(challenger) >= challenger_balance  # the bond came back (and the slash reward)
 
-    # the committee fetched validator1's evidence by CID: it is served from its gateway
-    evidence = httpx.get(f"{validators.url('validator1')}/ipfs/{challenged.evidence_cid}").json()
+    # every validator published the URL it serves on; the committee found validator1's there
+    challenger_url = net.validator("validator1").url
+    registry = Registry(fast.w3, deployment)
+    assert {(str(v.address), v.endpoint) for v in list_validators(registry, from_block=deployment.block)} == \
+        {(_addr(role), net.validator(role).url) for role in ("validator1", *COMMITTEE)}
+    evidence = httpx.get(f"{challenger_url}/ipfs/{challenged.evidence_cid}").json()
     assert evidence["kind"] == "deai-receipt-evidence" and evidence["method"] == "reexecute"
+    for role in COMMITTEE:
+        [vote] = [v for v in httpx.get(f"{net.validator(role).url}/v1/receipt-checks").json()["votes"]
+                  if v["digest"] == "0x" + challenged.digest.hex()]
+        assert vote["fraud"] == 1
+        assert f"from the challenger's published endpoint {challenger_url}:" in vote["detail"], vote["detail"]
 
     # the honest provider's two receipts were re-run by validator1, matched, and never challenged
     def honest_checks() -> list[dict[str, object]]:
-        rows = httpx.get(f"{validators.url('validator1')}/v1/receipt-checks").json()["checks"]
+        rows = httpx.get(f"{challenger_url}/v1/receipt-checks").json()["checks"]
         return [r for r in rows if str(r["provider"]).lower() == honest.lower()]
 
     _wait_for(lambda: len([r for r in honest_checks() if r["verdict"] == "match"]) == 2, "honest receipts checked")
