@@ -1,4 +1,4 @@
-"""``deai validator``: run a validator, read the network's reputation scores, name the oracle."""
+"""``deai validator``: run a validator, read the network's reputation scores and a validator's fees, name the oracle."""
 
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def start(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="The URL others reach this validator at, published in the Registry so dispute "
+                          "committees can fetch its evidence (default: the URL it serves on)."),
+    ] = None,
     epoch: Annotated[int, typer.Option("--epoch-s", help="Seconds per reputation epoch.")] = 60,
     audit_rate: Annotated[
         float, typer.Option(help="Chance of re-running a redundant group whose members agree.")
@@ -79,7 +84,7 @@ def start(
         from deai.runtime.demo_models import demo_model_dirs
 
         model_dirs = tuple(demo_model_dirs().values())
-    settings = ValidatorSettings(model_dirs=model_dirs, host=host, port=port, epoch_s=epoch,
+    settings = ValidatorSettings(model_dirs=model_dirs, host=host, port=port, public_url=public_url, epoch_s=epoch,
                                  redundant_audit_bps=round(audit_rate * 10_000), oracle=oracle, cheat=cheat,
                                  receipt_checks=receipt_checks,
                                  receipt_sample_bps=round(receipt_sample_rate * 10_000),
@@ -128,6 +133,90 @@ def scores(
         console.print(table)
 
     emit(data, as_json, render)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Argument(help="The validator (default: --key or --devnet-role).")] = None,
+    key: KeyOption = None,
+    devnet_role: RoleOption = None,
+    url: Annotated[
+        str | None, typer.Option(help="Also read a running validator's counters from its API (/v1/stats).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A validator's fees from the ValidatorPool: earned, epochs claimed, epochs not claimed yet."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    from deai.chain.registry import Registry
+    from deai.chain.rpc import connect
+    from deai.chain.validator_pool import ReportState, ValidatorPool
+
+    if address is not None and not is_address(address):
+        raise ConfigError(f"{address!r} is not an address", hint="give 0x and 40 hex digits, or --key / --devnet-role")
+    who = to_checksum_address(address) if address is not None else str(load_account(ctx, key, devnet_role).address)
+    deployment = _deployment(state(ctx).config)
+    w3 = connect(deployment.rpc_url)
+    pool = ValidatorPool(w3, deployment)
+    registry = Registry(w3, deployment)
+    current = pool.current_epoch()
+    claims = pool.claims(validator=who, from_block=deployment.block)
+    claimed = [{"epoch": c.epoch, "amount": int(c.amount), "tx": c.transaction_hash} for c in claims]
+    done = {c.epoch for c in claims}
+    unclaimed = []
+    # every epoch reported and not yet claimed; the pool pays from epoch + 2 on (docs/verification.md)
+    for epoch in sorted({r.epoch for r in pool.reports(validator=who, from_block=deployment.block)} - done):
+        if pool.state_of(epoch, who) != ReportState.REPORTED:
+            continue
+        ready = current >= epoch + 2
+        unclaimed.append({"epoch": epoch, "claimable": int(pool.claimable(epoch, who)) if ready else 0,
+                          "pot": int(pool.epoch(epoch).pot), "claimable_from_epoch": epoch + 2, "ready": ready})
+    data: dict[str, object] = {
+        "validator": who, "active": registry.is_active_validator(who),
+        "endpoint": registry.validator_endpoint(who, from_block=deployment.block) or None,
+        "current_epoch": current, "epoch_s": pool.epoch_length(),
+        "fees_earned": sum(int(c.amount) for c in claims), "claimed": claimed, "unclaimed": unclaimed,
+    }
+    if url is not None:
+        data["api"] = _api_stats(url)
+
+    def render() -> None:
+        from deai.units import format_tokens
+
+        console.print(f"validator {who} ({'active' if data['active'] else 'not active'}), "
+                      f"endpoint {data['endpoint'] or '(none published)'}")
+        console.print(f"fees earned: {format_tokens(int(str(data['fees_earned'])))} "
+                      f"in {len(claimed)} claimed epochs; epoch now {current}")
+        table = Table(title="epochs reported")
+        for column in ("epoch", "state", "amount"):
+            table.add_column(column)
+        for c in claimed:
+            table.add_row(str(c["epoch"]), "claimed", format_tokens(int(str(c["amount"]))))
+        for u in unclaimed:
+            state_ = "claimable" if u["ready"] else f"claimable from epoch {u['claimable_from_epoch']}"
+            table.add_row(str(u["epoch"]), state_, format_tokens(int(str(u["claimable"]))) if u["ready"] else "-")
+        console.print(table)
+        if "api" in data:
+            console.print(f"its API says: {data['api']}")
+
+    emit(data, as_json, render)
+
+
+def _api_stats(url: str) -> dict[str, object]:
+    """The fee counters of a running validator's ``/v1/stats``."""
+    import httpx
+
+    from deai.errors import NodeError
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/v1/stats", timeout=10.0)
+        response.raise_for_status()
+        stats = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise NodeError(f"the validator at {url} did not answer /v1/stats: {exc}",
+                        hint="check the URL (`deai validator start` prints it) or leave --url out") from None
+    return {k: stats.get(k) for k in ("fees_earned", "fee_claims", "fee_syncs", "posts")}
 
 
 @app.command("set-oracle")
