@@ -16,10 +16,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from deai.chain.deploy import Deployment
+from deai.chain.events import ValidatorEndpointSet
 from deai.chain.types import JobStatus
 from deai.chain.validator_pool import ValidatorPool
 from deai.config import Config
-from deai.errors import ContractRevert, EvidenceError
+from deai.errors import ContractRevert, EvidenceError, NodeError
 from deai.node.validator import ValidatorNode, ValidatorSettings
 from deai.testing.market import Market, cid, prepare_roles, snapshot
 from deai.testing.plugin import Chain
@@ -212,3 +213,24 @@ def test_a_validator_earns_its_stake_share_of_the_fees_of_finalized_jobs(m: Mark
     restarted.collect_fees()
     assert m.token.balance_of(node.address) == wallet + share  # claimed once
     restarted.stop()
+
+
+def test_a_validator_publishes_its_endpoint_once_and_again_only_when_it_changes(m: Market, tmp_path: Path) -> None:
+    def published() -> list[str]:
+        return [e.endpoint for e in m.registry.events(from_block=m.deployment.block)
+                if isinstance(e, ValidatorEndpointSet) and e.validator == m.addr("validator2")]
+
+    before = published()
+    for url in ("http://validator2.example:8702", "http://validator2.example:8702", "https://v2.example"):
+        node = ValidatorNode(Config(data_dir=tmp_path / "validator2"), m["validator2"], m.deployment,
+                             ValidatorSettings(public_url=url, receipt_checks=False, post_scores=False))
+        node.start()
+        try:
+            assert node.endpoint == url
+        finally:
+            node.stop()
+    # the restart on the same URL sent nothing
+    assert published() == [*before, "http://validator2.example:8702", "https://v2.example"]
+    assert m.registry.validator_endpoint(m.addr("validator2")) == "https://v2.example"
+    with pytest.raises(NodeError, match="not an http"):
+        ValidatorSettings(public_url="validator2.example:8702")
