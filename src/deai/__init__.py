@@ -3,7 +3,8 @@
 The package is laid out by role (see DESIGN.md); arrows point down this list, a module
 never imports one above it:
 
-- ``errors`` (errors.py), ``units`` (units.py), ``config`` (config.py) — shared ground
+- ``errors`` (errors.py), ``units`` (units.py), ``config`` (config.py), ``sqlite_rows``
+  (sqlite_rows.py: SQLite files, transactions, dataclass rows) — shared ground
 - ``identity/`` — keys, encrypted keystores, DIDs, EIP-191/EIP-712 signatures
 - ``chain/`` — Vyper contracts, compilation, deployment, the anvil devnet, typed wrappers
 - ``store/`` — CIDs, UnixFS, blockstore, CAR, the IPFS trustless gateway

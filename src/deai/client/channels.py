@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -64,6 +63,7 @@ from deai.node.fastpath.receipts import (
     receipt_domain,
 )
 from deai.provenance.merkle import MerkleProof, MerkleTree
+from deai.sqlite_rows import connect as open_sqlite
 from deai.units import Address, ChannelId, TokenAmount
 
 __all__ = [
@@ -147,13 +147,7 @@ class Wallet:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_WALLET_SCHEMA)
+        self._db = open_sqlite(":memory:" if path is None else Path(path), _WALLET_SCHEMA, synchronous="NORMAL")
         self._lock = threading.Lock()
 
     def close(self) -> None:

@@ -13,7 +13,6 @@ committing a result twice.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from deai.errors import NodeStateError
+from deai.sqlite_rows import RowTable, connect, get_cursor, set_cursor, transaction
 
 
 class JobStage(StrEnum):
@@ -193,84 +193,44 @@ CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS nonces (signer TEXT NOT NULL, nonce TEXT NOT NULL,
     PRIMARY KEY (signer, nonce));
 """
-_COLUMNS = [f.name for f in fields(JobRecord)]
+# max_price and bid_price are uint256: decimal text, as SQLite's INTEGER stops at 2**63
+_JOBS = RowTable("jobs", JobRecord, key="job_id", stage=JobStage, decimal_ints=("max_price", "bid_price"))
 
 
 class SqliteNodeState(NodeState):
     """NodeState in one SQLite file; safe across threads of one process and across restarts."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a confirmed stage survives power loss
-        self._db.executescript(_SCHEMA)
+        # synchronous=FULL: a confirmed stage survives power loss
+        self._db = connect(path, _SCHEMA, synchronous="FULL")
 
     def close(self) -> None:
         self._db.close()
 
-    @staticmethod
-    def _row(row: tuple[Any, ...]) -> JobRecord:
-        data = dict(zip(_COLUMNS, row, strict=True))
-        data["stage"] = JobStage(data["stage"])
-        data["max_price"] = int(data["max_price"])  # uint256 does not fit SQLite's INTEGER
-        data["bid_price"] = int(data["bid_price"])
-        return JobRecord(**data)
-
     def get_job(self, job_id: int) -> JobRecord | None:
         with self._lock:
-            row = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
-        return self._row(row) if row else None
+            return _JOBS.get(self._db, job_id)
 
     def _put_job(self, record: JobRecord, expected: JobStage | None) -> None:
-        values = [getattr(record, c) for c in _COLUMNS]
-        values = [v.value if isinstance(v, JobStage) else v for v in values]
-        values[_COLUMNS.index("max_price")] = str(record.max_price)
-        values[_COLUMNS.index("bid_price")] = str(record.bid_price)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT stage FROM jobs WHERE job_id = ?", (record.job_id,)
-                ).fetchone()
-                if (JobStage(row[0]) if row else None) != expected:
-                    raise NodeStateError(f"job {record.job_id} changed underneath this update")
-                self._db.execute(
-                    f"INSERT OR REPLACE INTO jobs ({', '.join(_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(_COLUMNS))})",
-                    values,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with transaction(self._db, self._lock) as db:
+            row = db.execute("SELECT stage FROM jobs WHERE job_id = ?", (record.job_id,)).fetchone()
+            if (JobStage(row[0]) if row else None) != expected:
+                raise NodeStateError(f"job {record.job_id} changed underneath this update")
+            _JOBS.put(db, record)
 
     def jobs(self, stages: frozenset[JobStage] | None = None) -> list[JobRecord]:
-        query = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
-        params: list[str] = []
-        if stages is not None:
-            query += f" WHERE stage IN ({', '.join('?' * len(stages))})"
-            params = [s.value for s in stages]
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY job_id", params).fetchall()
-        return [self._row(r) for r in rows]
+            return _JOBS.select(self._db, stages, "job_id")
 
     def get_cursor(self, name: str) -> int:
         with self._lock:
-            row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
+            return get_cursor(self._db, name)
 
     def set_cursor(self, name: str, value: int) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO cursors (name, value) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )
+            set_cursor(self._db, name, value)
 
     def use_nonce(self, signer: str, nonce: int) -> bool:
         with self._lock:

@@ -29,8 +29,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from deai.identity.signing import Eip712Domain
 from deai.provenance.manifest import Manifest, provenance_domain, recover_manifest_signer
 from deai.provenance.merkle import MerkleTree
 from deai.provenance.records import AnchoredRecord, AnchorInfo, BatchListing, DerivedFile
+from deai.sqlite_rows import connect, transaction
 from deai.store import LocalStore
 from deai.units import Cid
 
@@ -168,11 +169,7 @@ class ProvenanceLog:
         self.max_batch = max_batch
         self.anchor_lock = anchor_lock if anchor_lock is not None else threading.Lock()
         self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(self.db_path, _SCHEMA, synchronous="NORMAL")
         self._lock = threading.RLock()
         self._flush_lock = threading.Lock()
 
@@ -200,16 +197,8 @@ class ProvenanceLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     # --- adding ----------------------------------------------------------------------------
 

@@ -9,14 +9,15 @@ settled by asking the chain, so no bond is posted twice.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from deai.sqlite_rows import RowTable, connect, get_cursor, set_cursor
 
 
 class CheckStage(StrEnum):
@@ -137,126 +138,88 @@ class ReceiptVote:
     updated_at: float = 0.0
 
 
-_JOB_COLUMNS = [f.name for f in fields(JobCheck)]
-_VOTE_COLUMNS = [f.name for f in fields(VoteRecord)]
-_RECEIPT_COLUMNS = [f.name for f in fields(ReceiptCheck)]
-_RECEIPT_VOTE_COLUMNS = [f.name for f in fields(ReceiptVote)]
-_TYPES = {"int": "INTEGER", "float": "REAL"}  # annotations are strings here (PEP 563)
-
-
-def _table(name: str, cls: type[Any], key: str = "job_id") -> str:
-    columns = []
-    for f in fields(cls):
-        kind = _TYPES.get(str(f.type), "TEXT")
-        columns.append(f"{f.name} {kind} NOT NULL" + (" PRIMARY KEY" if f.name == key else ""))
-    return f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(columns)});"
-
+_JOBS = RowTable("jobs", JobCheck, key="job_id", stage=CheckStage)
+_VOTES = RowTable("votes", VoteRecord, key="job_id", stage=VoteStage)
+_RECEIPT_CHECKS = RowTable("receipt_checks", ReceiptCheck, key="key", stage=ReceiptStage)
+_RECEIPT_VOTES = RowTable("receipt_votes", ReceiptVote, key="digest", stage=VoteStage)
 
 _SCHEMA = "\n".join([
-    _table("jobs", JobCheck),
+    _JOBS.create_sql(),
     "CREATE INDEX IF NOT EXISTS jobs_stage ON jobs(stage);",
-    _table("votes", VoteRecord),
+    _VOTES.create_sql(),
     "CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
     "CREATE TABLE IF NOT EXISTS posts (epoch INTEGER PRIMARY KEY, uri TEXT NOT NULL, tx TEXT NOT NULL);",
     # fast-path receipts: sampled leaves and the receipt disputes this validator votes on
-    _table("receipt_checks", ReceiptCheck, "key"),
+    _RECEIPT_CHECKS.create_sql(),
     "CREATE INDEX IF NOT EXISTS receipt_checks_stage ON receipt_checks(stage);",
-    _table("receipt_votes", ReceiptVote, "digest"),
+    _RECEIPT_VOTES.create_sql(),
     # fee shares claimed from the ValidatorPool (amounts as decimal text: they may pass 2**63)
     "CREATE TABLE IF NOT EXISTS claims (epoch INTEGER PRIMARY KEY, amount TEXT NOT NULL, tx TEXT NOT NULL);",
 ])
+
+_R = TypeVar("_R", JobCheck, VoteRecord, ReceiptCheck, ReceiptVote)
 
 
 class ValidatorState:
     """The validator's SQLite file (``":memory:"`` for tests of the layers above)."""
 
     def __init__(self, path: Path | str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a recorded challenge survives power loss
-        self._db.executescript(_SCHEMA)
+        # synchronous=FULL: a recorded challenge survives power loss
+        self._db = connect(path, _SCHEMA, synchronous="FULL")
 
     def close(self) -> None:
         self._db.close()
 
+    def _get(self, table: RowTable[_R], key: object) -> _R | None:
+        with self._lock:
+            return table.get(self._db, key)
+
+    def _put(self, table: RowTable[_R], record: _R) -> _R:
+        record = replace(record, updated_at=time.time())
+        with self._lock:
+            table.put(self._db, record)
+        return record
+
+    def _select(self, table: RowTable[_R], stages: Iterable[StrEnum] | None, order: str) -> list[_R]:
+        with self._lock:
+            return table.select(self._db, stages, order)
+
     # --- jobs ------------------------------------------------------------------------------
 
     def get(self, job_id: int) -> JobCheck | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE job_id = ?",
-                                   (job_id,)).fetchone()
-        return _job(row) if row else None
+        return self._get(_JOBS, job_id)
 
     def put(self, record: JobCheck) -> JobCheck:
-        record = replace(record, updated_at=time.time())
-        values = [v.value if isinstance(v, StrEnum) else v for v in (getattr(record, c) for c in _JOB_COLUMNS)]
-        with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' * len(_JOB_COLUMNS))})",
-                values,
-            )
-        return record
+        return self._put(_JOBS, record)
 
     def update(self, job_id: int, **changes: Any) -> JobCheck:
         current = self.get(job_id) or JobCheck(job_id)
         return self.put(replace(current, **changes))
 
     def jobs(self, stages: Iterable[CheckStage] | None = None) -> list[JobCheck]:
-        query = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
-        params: list[str] = []
-        if stages is not None:
-            wanted = [s.value for s in stages]
-            query += f" WHERE stage IN ({', '.join('?' * len(wanted))})"
-            params = wanted
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY job_id", params).fetchall()
-        return [_job(r) for r in rows]
+        return self._select(_JOBS, stages, "job_id")
 
     # --- votes -----------------------------------------------------------------------------
 
     def vote(self, job_id: int) -> VoteRecord | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_VOTE_COLUMNS)} FROM votes WHERE job_id = ?",
-                                   (job_id,)).fetchone()
-        return _vote(row) if row else None
+        return self._get(_VOTES, job_id)
 
     def put_vote(self, record: VoteRecord) -> VoteRecord:
-        record = replace(record, updated_at=time.time())
-        values = [v.value if isinstance(v, StrEnum) else v for v in (getattr(record, c) for c in _VOTE_COLUMNS)]
-        with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO votes ({', '.join(_VOTE_COLUMNS)}) VALUES ({', '.join('?' * len(_VOTE_COLUMNS))})",
-                values,
-            )
-        return record
+        return self._put(_VOTES, record)
 
     def votes(self, stages: Iterable[VoteStage] | None = None) -> list[VoteRecord]:
-        query = f"SELECT {', '.join(_VOTE_COLUMNS)} FROM votes"
-        params: list[str] = []
-        if stages is not None:
-            wanted = [s.value for s in stages]
-            query += f" WHERE stage IN ({', '.join('?' * len(wanted))})"
-            params = wanted
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY job_id", params).fetchall()
-        return [_vote(r) for r in rows]
+        return self._select(_VOTES, stages, "job_id")
 
     # --- cursors and score posts -----------------------------------------------------------
 
     def get_cursor(self, name: str) -> int:
         with self._lock:
-            row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
+            return get_cursor(self._db, name)
 
     def set_cursor(self, name: str, value: int) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )
+            set_cursor(self._db, name, value)
 
     def record_post(self, epoch: int, uri: str, tx: str) -> None:
         with self._lock:
@@ -289,59 +252,30 @@ class ValidatorState:
     # --- fast-path receipts ----------------------------------------------------------------
 
     def receipt_check(self, key: str) -> ReceiptCheck | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_RECEIPT_COLUMNS)} FROM receipt_checks WHERE key = ?",
-                                   (key,)).fetchone()
-        return _receipt_check(row) if row else None
+        return self._get(_RECEIPT_CHECKS, key)
 
     def put_receipt_check(self, record: ReceiptCheck) -> ReceiptCheck:
-        record = replace(record, updated_at=time.time())
-        self._insert("receipt_checks", _RECEIPT_COLUMNS, record)
-        return record
+        return self._put(_RECEIPT_CHECKS, record)
 
     def update_receipt_check(self, key: str, **changes: Any) -> ReceiptCheck:
         current = self.receipt_check(key) or ReceiptCheck(key)
         return self.put_receipt_check(replace(current, **changes))
 
     def receipt_checks(self, stages: Iterable[ReceiptStage] | None = None) -> list[ReceiptCheck]:
-        rows = self._select("receipt_checks", _RECEIPT_COLUMNS, stages, "anchor_block, key")
-        return [_receipt_check(r) for r in rows]
+        return self._select(_RECEIPT_CHECKS, stages, "anchor_block, key")
 
     def receipt_vote(self, digest: str) -> ReceiptVote | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_RECEIPT_VOTE_COLUMNS)} FROM receipt_votes WHERE digest = ?",
-                                   (digest,)).fetchone()
-        return _receipt_vote(row) if row else None
+        return self._get(_RECEIPT_VOTES, digest)
 
     def put_receipt_vote(self, record: ReceiptVote) -> ReceiptVote:
-        record = replace(record, updated_at=time.time())
-        self._insert("receipt_votes", _RECEIPT_VOTE_COLUMNS, record)
-        return record
+        return self._put(_RECEIPT_VOTES, record)
 
     def update_receipt_vote(self, digest: str, **changes: Any) -> ReceiptVote:
         current = self.receipt_vote(digest) or ReceiptVote(digest)
         return self.put_receipt_vote(replace(current, **changes))
 
     def receipt_votes(self, stages: Iterable[VoteStage] | None = None) -> list[ReceiptVote]:
-        rows = self._select("receipt_votes", _RECEIPT_VOTE_COLUMNS, stages, "vote_end, digest")
-        return [_receipt_vote(r) for r in rows]
-
-    def _insert(self, table: str, columns: list[str], record: Any) -> None:
-        values = [v.value if isinstance(v, StrEnum) else v for v in (getattr(record, c) for c in columns)]
-        with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                values,
-            )
-
-    def _select(self, table: str, columns: list[str], stages: Iterable[StrEnum] | None, order: str) -> list[Any]:
-        query = f"SELECT {', '.join(columns)} FROM {table}"
-        params: list[str] = []
-        if stages is not None:
-            params = [s.value for s in stages]
-            query += f" WHERE stage IN ({', '.join('?' * len(params))})"
-        with self._lock:
-            return list(self._db.execute(query + f" ORDER BY {order}", params).fetchall())
+        return self._select(_RECEIPT_VOTES, stages, "vote_end, digest")
 
     def tallies(self) -> dict[str, tuple[int, int]]:
         """Provider → (results verified, results found wrong) from this validator's own checks."""
@@ -352,26 +286,3 @@ class ValidatorState:
             ).fetchall()
         return {str(p): (int(ok), int(bad)) for p, ok, bad in rows}
 
-
-def _job(row: tuple[Any, ...]) -> JobCheck:
-    data = dict(zip(_JOB_COLUMNS, row, strict=True))
-    data["stage"] = CheckStage(data["stage"])
-    return JobCheck(**data)
-
-
-def _vote(row: tuple[Any, ...]) -> VoteRecord:
-    data = dict(zip(_VOTE_COLUMNS, row, strict=True))
-    data["stage"] = VoteStage(data["stage"])
-    return VoteRecord(**data)
-
-
-def _receipt_check(row: tuple[Any, ...]) -> ReceiptCheck:
-    data = dict(zip(_RECEIPT_COLUMNS, row, strict=True))
-    data["stage"] = ReceiptStage(data["stage"])
-    return ReceiptCheck(**data)
-
-
-def _receipt_vote(row: tuple[Any, ...]) -> ReceiptVote:
-    data = dict(zip(_RECEIPT_VOTE_COLUMNS, row, strict=True))
-    data["stage"] = VoteStage(data["stage"])
-    return ReceiptVote(**data)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deai.market.vouchers import SignedVoucher
 from deai.node.fastpath.receipts import Receipt, SignedReceipt
+from deai.sqlite_rows import connect, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -77,12 +78,8 @@ class ReceiptStore:
 
     def __init__(self, path: Path, *, keep_bodies: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.keep_bodies = keep_bodies
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(self.path, _SCHEMA, synchronous="NORMAL")
         self._lock = threading.RLock()
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM receipts").fetchone()
         self._next = int(row[0]) + 1
@@ -91,16 +88,8 @@ class ReceiptStore:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     # --- writing ---------------------------------------------------------------------------
 
