@@ -165,6 +165,9 @@ def test_receipt_disputes_and_validator_fees_equal_what_the_chain_says(sampled: 
         h.pool_epoch, e["synced"], 2, 1_000 * 10**18, 1)
     assert e["synced"] > 0 and e["claimed"] == epoch.paid and e["unclaimed"] == epoch.pot - epoch.paid
     fees = {v["address"]: v for v in queries.validators(db)}
+    assert fees[demo_account("validator1").address]["endpoint"] == "http://127.0.0.1:9201"  # the latest
+    assert fees[demo_account("validator2").address]["endpoint"] is None
+    assert all(v["active"] for v in fees.values())  # an endpoint event is not a state change
     for role, reports, claims in (("validator1", 1, 1), ("validator2", 1, 0), ("validator3", 0, 0)):
         v = fees[demo_account(role).address]
         assert (v["reports"], v["claims"]) == (reports, claims), role

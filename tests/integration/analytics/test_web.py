@@ -206,6 +206,7 @@ def test_validator_fees_and_receipt_disputes_are_shown(client: TestClient, sampl
     html = client.get("/").text
     v1, v2 = demo_account("validator1").address, demo_account("validator2").address
     assert f'<tr data-validator="{v1}">' in html and f'<tr data-validator="{v2}">' in html
+    assert '<span class="small muted endpoint">http://127.0.0.1:9201</span>' in html  # validator1's API
     assert f'<tr data-epoch="{h.pool_epoch}">' in html
     assert f'<tr data-digest="{h.receipt_dispute}" data-status="REJECTED">' in html
     assert "fast-path receipt: fraud proven" in html  # in the verification outcomes chart

@@ -56,6 +56,7 @@ from deai.chain.events import (
     StakeWithdrawRequested,
     Transfer,
     ValidatorActiveSet,
+    ValidatorEndpointSet,
     ValidatorRegistered,
     VoteCast,
     from_chain_event,
@@ -181,6 +182,8 @@ class RowBuilder:
         elif isinstance(e, ValidatorActiveSet):
             self._put("validator_events", key, validator=e.validator,
                       kind="activated" if e.active else "deactivated")
+        elif isinstance(e, ValidatorEndpointSet):
+            self._put("validator_events", key, validator=e.validator, kind="endpoint", endpoint=e.endpoint)
         elif isinstance(e, AssetRegistered):
             kind = "model" if e.kind is AssetKind.MODEL else "dataset"
             self._put("asset_events", key, cid=e.cid, digest="0x" + e.digest.hex(), asset_kind=kind,

@@ -233,6 +233,10 @@ class _Story:
         for role in VALIDATORS:
             self.staking.deposit(self.a(role), tokens(500))
             self.registry.register_validator(self.a(role))
+        # validator1 publishes its API (where dispute committees fetch its evidence) twice:
+        # the index keeps the latest
+        self.registry.set_validator_endpoint(self.a("validator1"), "http://127.0.0.1:9200")
+        self.registry.set_validator_endpoint(self.a("validator1"), "http://127.0.0.1:9201")
         for role in ("client1", "client2", *PROVIDERS, *VALIDATORS):
             self.token.approve(self.a(role), self.market.address, 2**256 - 1)
 

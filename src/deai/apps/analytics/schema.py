@@ -23,7 +23,7 @@ so two indexers of one chain write identical tables.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bump when a table changes shape; an index of another version is rebuilt from the chain."""
 
 _EVENT_KEY = "block_number BIGINT NOT NULL, log_index INTEGER NOT NULL, tx_hash VARCHAR NOT NULL, ts BIGINT NOT NULL"
@@ -43,7 +43,7 @@ FACT_TABLES: dict[str, str] = {
         "provider VARCHAR, kind VARCHAR, endpoint VARCHAR, capability_cid VARCHAR, prices VARCHAR"
     ),
     "provider_prices": "provider VARCHAR, kind_index INTEGER, workload_kind VARCHAR, price HUGEINT",
-    "validator_events": "validator VARCHAR, kind VARCHAR",
+    "validator_events": "validator VARCHAR, kind VARCHAR, endpoint VARCHAR",
     "asset_events": (
         "cid VARCHAR, digest VARCHAR, asset_kind VARCHAR, event VARCHAR, owner VARCHAR, "
         "previous_owner VARCHAR, licence_cid VARCHAR"
@@ -248,7 +248,8 @@ STATE_SQL: dict[str, str] = {
     "validators": f"""
         WITH v AS (
             SELECT validator AS address, min(ts) AS registered_at,
-                   arg_max(kind, {_LAST}) <> 'deactivated' AS active
+                   arg_max(kind, {_LAST}) FILTER (WHERE kind <> 'endpoint') <> 'deactivated' AS active,
+                   arg_max(endpoint, {_LAST}) FILTER (WHERE kind = 'endpoint') AS endpoint
             FROM validator_events GROUP BY validator
         ), pool AS (
             SELECT validator AS address,
