@@ -7,6 +7,9 @@
   so each test sees the freshly deployed state. Use it (or ``deployment`` through it) in
   every test that sends transactions.
 - ``accounts``: the devnet's role → LocalAccount mapping (devnet keys, public).
+- ``staged_market``: module-scoped; a ``Market`` with the providers and validators staked and
+  registered (``prepare_roles``) once per test module, inside a snapshot reverted when the
+  module ends. Take it together with ``chain``: each test then starts from the staged state.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from deai.chain.deploy import Deployment, deploy_protocol
 from deai.chain.devnet import DEMO_ROLES, demo_account, fund_demo_accounts
 from deai.chain.rpc import connect
 from deai.config import Config
+from deai.testing.market import Market, prepare_roles, snapshot
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,12 @@ def chain(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -
         yield Chain(w3, deployment, accounts)
     finally:
         w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def staged_market(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Market]:
+    """The market staged (``prepare_roles``) once per module; take ``chain`` too in each test."""
+    m = Market(w3, deployment, accounts)
+    with snapshot(w3):
+        prepare_roles(m)
+        yield m

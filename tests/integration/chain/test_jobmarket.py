@@ -7,14 +7,10 @@ compares a fingerprint of balances, stakes, accounts, jobs, bids and ballots).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from deai.chain.compile import compile_contract
-from deai.chain.deploy import Deployment
 from deai.chain.events import (
     BidPlaced,
     JobPosted,
@@ -30,27 +26,11 @@ from deai.testing.market import (
     Market,
     assert_reverts,
     cid,
-    prepare_roles,
-    snapshot,
 )
-from deai.testing.plugin import Chain
 from deai.units import JobId, TokenAmount, tokens
 
 RESULT = hashlib.sha256(b"result").digest()
 ZERO = "0x" + "00" * 20
-
-
-@pytest.fixture(scope="module")
-def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Market]:
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        yield m
-
-
-@pytest.fixture
-def m(prepared: Market, chain: Chain) -> Market:
-    return prepared
 
 
 def fee(m: Market, price: int) -> int:

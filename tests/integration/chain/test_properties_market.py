@@ -19,11 +19,9 @@ Each example starts from the same staged state (``evm_snapshot``/``evm_revert``)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
@@ -34,12 +32,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from deai.chain.cids import cid_to_bytes
-from deai.chain.deploy import Deployment
 from deai.chain.events import JobAssigned, JobPosted, JobSettled, Slashed
 from deai.chain.rpc import send
 from deai.errors import ContractRevert
@@ -49,9 +45,7 @@ from deai.testing.market import (
     Ledger,
     Market,
     cid,
-    prepare_roles,
     rpc,
-    snapshot,
 )
 from deai.testing.plugin import Chain
 from deai.units import tokens
@@ -62,14 +56,6 @@ VERIFICATIONS = ((0, 10_000), (0, 5_000), (1, 2), (4, 0))  # sampled 100%, 50%, 
 FAILING_GAS = 1_500_000
 # what a step does, weighted: mostly moving live jobs along, with enough noise to probe refusals
 ACTIONS = ("progress",) * 6 + ("post", "post", "nonsense", "nonsense", "settle", "wait", "move_money")
-
-
-@pytest.fixture(scope="module")
-def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Market]:
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        yield m
 
 
 @dataclass
@@ -288,9 +274,9 @@ class MarketMachine(RuleBasedStateMachine):
                 assert int(s.status) == status
 
 
-def test_market_state_machine(prepared: Market, chain: Chain) -> None:
+def test_market_state_machine(staged_market: Market, chain: Chain) -> None:
     """Run with --hypothesis-show-statistics to see how often each action ran or was refused."""
-    MarketMachine.m = prepared
+    MarketMachine.m = staged_market
     run_state_machine_as_test(
         MarketMachine,
         settings=settings(max_examples=15, stateful_step_count=20, deadline=None,

@@ -17,27 +17,23 @@ Each example starts from the same staged state (``evm_snapshot``/``evm_revert``)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from deai.chain.cids import cid_to_bytes
-from deai.chain.deploy import Deployment
 from deai.chain.events import ReceiptDisputeResolved, Slashed
 from deai.chain.receipt_disputes import receipt_args
 from deai.chain.rpc import send
 from deai.chain.types import ReceiptDisputeStatus
 from deai.errors import ContractRevert
-from deai.testing.market import PROVIDERS, VALIDATORS, Market, cid, prepare_roles, rpc, snapshot
+from deai.testing.market import PROVIDERS, VALIDATORS, Market, cid, rpc
 from deai.testing.plugin import Chain
 from deai.testing.receipt_disputes import AnchoredBatch, ReceiptKit
 from deai.units import tokens
@@ -50,14 +46,11 @@ ACTIONS = ("progress",) * 5 + ("anchor", "challenge", "challenge", "nonsense", "
 
 
 @pytest.fixture(scope="module")
-def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[ReceiptKit]:
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        kit = ReceiptKit(m)
-        for role in EVERYONE:
-            m.token.approve(m[role], kit.disputes.address, 2**256 - 1)
-        yield kit
+def prepared(staged_market: Market) -> ReceiptKit:
+    kit = ReceiptKit(staged_market)
+    for role in EVERYONE:
+        staged_market.token.approve(staged_market[role], kit.disputes.address, 2**256 - 1)
+    return kit
 
 
 class DisputeMachine(RuleBasedStateMachine):

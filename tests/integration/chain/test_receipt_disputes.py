@@ -8,21 +8,17 @@ market state, the disputes' state and the contract's token balance).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from deai.chain.cids import cid_to_bytes
 from deai.chain.compile import compile_contract
-from deai.chain.deploy import Deployment
 from deai.chain.market_setup import ReceiptDisputeParams
 from deai.chain.rpc import deploy
 from deai.chain.types import Ballot, ReceiptDisputeStatus, ReceiptReason
 from deai.errors import ChainError, ContractRevert
 from deai.node.fastpath.receipts import SignedReceipt, recover_receipt_reference
-from deai.testing.market import PROVIDER_STAKE, Market, cid, prepare_roles, snapshot
+from deai.testing.market import PROVIDER_STAKE, Market, cid
 from deai.testing.plugin import Chain
 from deai.testing.receipt_disputes import RECEIPT_PRICE, AnchoredBatch, ReceiptKit
 from deai.units import TokenAmount, tokens
@@ -33,15 +29,12 @@ EVIDENCE = cid("evidence")
 
 
 @pytest.fixture(scope="module")
-def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[ReceiptKit]:
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        kit = ReceiptKit(m)
-        # approvals up front, so that a reverting challenge sends no approval first
-        for role in ("validator1", "validator2", "validator3", "provider1", "provider2", "client1"):
-            m.token.approve(m[role], kit.disputes.address, 2**256 - 1)
-        yield kit
+def prepared(staged_market: Market) -> ReceiptKit:
+    kit = ReceiptKit(staged_market)
+    # approvals up front, so that a reverting challenge sends no approval first
+    for role in ("validator1", "validator2", "validator3", "provider1", "provider2", "client1"):
+        staged_market.token.approve(staged_market[role], kit.disputes.address, 2**256 - 1)
+    return kit
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ sum of the pots not yet paid out, and no epoch pays out more than its pot.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
-from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
@@ -26,15 +25,13 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from web3 import Web3
 
 from deai.chain.compile import compile_contract
-from deai.chain.deploy import Deployment
 from deai.chain.rpc import deploy
 from deai.chain.types import PoolReason
 from deai.chain.validator_pool import ReportState, ValidatorPool
 from deai.errors import ContractRevert
-from deai.testing.market import VALIDATORS, Market, prepare_roles, rpc, snapshot
+from deai.testing.market import VALIDATORS, Market, rpc
 from deai.testing.plugin import Chain
 from deai.units import TokenAmount, tokens
 from deai.verify.reputation import encode_scores, scores_root
@@ -43,19 +40,6 @@ pytestmark = pytest.mark.integration
 
 URI = encode_scores({1: 10_500})
 ROOT = scores_root(URI)
-
-
-@pytest.fixture(scope="module")
-def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Market]:
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        yield m
-
-
-@pytest.fixture
-def m(prepared: Market, chain: Chain) -> Market:
-    return prepared
 
 
 def _pool(m: Market) -> ValidatorPool:
@@ -283,8 +267,8 @@ class PoolMachine(RuleBasedStateMachine):
             assert sum(weights) == b.total_weight
 
 
-def test_pool_conservation_state_machine(prepared: Market, chain: Chain) -> None:
-    m = prepared
+def test_pool_conservation_state_machine(staged_market: Market, chain: Chain) -> None:
+    m = staged_market
     jobs = [m.committed(price=tokens(1 + i), spec=f"spec{i}") for i in range(STAGED_JOBS)]
     m.advance(m.market.settings().challenge_window)
     PoolMachine.m = m

@@ -10,13 +10,11 @@ The module-scoped staging is undone when the module ends; each test starts from 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
@@ -30,7 +28,6 @@ from deai.chain.ai_requests import (
     compile_consumer,
 )
 from deai.chain.cids import cid_to_bytes
-from deai.chain.deploy import Deployment
 from deai.chain.rpc import deploy, send
 from deai.chain.types import AssetKind, Verification
 from deai.node.jobs import result_document
@@ -42,7 +39,7 @@ from deai.runtime.demo_models import demo_model_dirs
 from deai.runtime.execute import Executor, WorkloadResult
 from deai.runtime.manifest import MANIFEST_NAME, parse_manifest
 from deai.store import LocalStore
-from deai.testing.market import Market, cid, prepare_roles, snapshot
+from deai.testing.market import Market, cid
 from deai.testing.plugin import Chain
 from deai.units import TokenAmount, tokens
 
@@ -185,22 +182,20 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, d
 
 @pytest.fixture(scope="module")
 def staged(
-    w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount],
-    model_store: tuple[LocalStore, dict[str, str]], tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Kit]:
+    staged_market: Market, model_store: tuple[LocalStore, dict[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Kit:
     store, models = model_store
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        for name in ("digits", "textgen"):
-            m.registry.register_asset(m["deployer"], AssetKind.MODEL, models[name], cid("licence"))
-        ai = AIRequests(w3, deployment)
-        artifact = compile_consumer(PROBE)
-        address, _ = deploy(w3, m["deployer"], artifact, ai.address)
-        probe = w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
-        ai.deposit(m["client1"], PREPAID, account=address)
-        executor = Executor(store, cache_dir=tmp_path_factory.mktemp("onchain-cache"))
-        yield Kit(m, ai, probe, store, executor, models)
+    m, w3 = staged_market, staged_market.w3
+    for name in ("digits", "textgen"):
+        m.registry.register_asset(m["deployer"], AssetKind.MODEL, models[name], cid("licence"))
+    ai = AIRequests(w3, m.deployment)
+    artifact = compile_consumer(PROBE)
+    address, _ = deploy(w3, m["deployer"], artifact, ai.address)
+    probe = w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+    ai.deposit(m["client1"], PREPAID, account=address)
+    executor = Executor(store, cache_dir=tmp_path_factory.mktemp("onchain-cache"))
+    return Kit(m, ai, probe, store, executor, models)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from deai.chain.anchors import Anchors
 from deai.chain.deploy import Deployment
@@ -28,21 +27,7 @@ from deai.runtime.execute import Executor, WorkloadResult
 from deai.runtime.manifest import ModelManifest
 from deai.runtime.spec import WorkloadSpec
 from deai.store import LocalStore
-from deai.testing.market import Market, prepare_roles, snapshot
-from deai.testing.plugin import Chain
-
-
-@pytest.fixture(scope="module")
-def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Market]:
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        yield m
-
-
-@pytest.fixture
-def m(prepared: Market, chain: Chain) -> Market:
-    return prepared
+from deai.testing.market import Market
 
 
 @pytest.fixture(scope="session")

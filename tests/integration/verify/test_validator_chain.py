@@ -8,22 +8,17 @@ challenge and the transaction never costs a second bond.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
-from deai.chain.deploy import Deployment
 from deai.chain.events import ValidatorEndpointSet
 from deai.chain.types import JobStatus
 from deai.chain.validator_pool import ValidatorPool
 from deai.config import Config
 from deai.errors import ContractRevert, EvidenceError, NodeError
 from deai.node.validator import ValidatorNode, ValidatorSettings
-from deai.testing.market import Market, cid, prepare_roles, snapshot
-from deai.testing.plugin import Chain
+from deai.testing.market import Market, cid
 from deai.units import tokens
 from deai.verify.evidence import Evidence
 from deai.verify.reputation import (
@@ -37,19 +32,6 @@ from deai.verify.reputation import (
 from deai.verify.state import CheckStage, JobCheck
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def prepared(w3: Web3, deployment: Deployment, accounts: dict[str, LocalAccount]) -> Iterator[Market]:
-    m = Market(w3, deployment, accounts)
-    with snapshot(w3):
-        prepare_roles(m)
-        yield m
-
-
-@pytest.fixture
-def m(prepared: Market, chain: Chain) -> Market:
-    return prepared
 
 
 def _node(m: Market, tmp_path: Path, role: str = "validator1", **settings: object) -> ValidatorNode:
