@@ -6,8 +6,7 @@ Balances are checked to the last unit; providers are killed (SIGKILL) and restar
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,7 @@ from deai.runtime.datasets import digits_split
 from deai.runtime.demo_models import demo_model_dirs
 from deai.store import LocalStore
 from deai.testing.network import LocalNetwork, ProviderSpec
+from deai.testing.waiting import wait_for
 from deai.units import tokens
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +90,7 @@ def test_jobs_from_two_clients_across_three_providers_settle_to_the_last_unit(
     for client in clients:
         client.withdraw()
         assert token.balance_of(client.address) == start[client.address] - spent[client.address]
-    _wait_for(lambda: all(market.balance_of(p) == 0 for p in providers), "providers withdraw")
+    wait_for(lambda: all(market.balance_of(p) == 0 for p in providers), "the providers to withdraw", timeout=60)
     staking = Staking(clients[0].w3, clients[0].deployment)
     for p in providers:  # each staked at start-up, before provider_start was read
         assert token.balance_of(p) == provider_start[p] + paid[p]
@@ -164,7 +164,7 @@ def test_a_provider_killed_mid_job_is_penalized_and_the_client_refunded(
     staking = Staking(client.w3, client.deployment)
     stake_before = staking.stake_of(provider)
     job = _classify(client, 1, bid_window_s=3, deadline_s=12)
-    _wait_for(lambda: _stage(single, job.id) == "running", "the provider starts the job")
+    wait_for(lambda: _stage(single, job.id) == "running", "the provider to start the job", timeout=60)
     single.kill(0)
     assert job.wait(timeout=60) is JobStatus.EXPIRED
     assert "refunded" in job.why().lower()
@@ -183,19 +183,10 @@ def test_a_provider_killed_mid_job_is_penalized_and_the_client_refunded(
 def test_a_provider_restarted_mid_job_resumes_and_commits_once(single: LocalNetwork) -> None:
     client = _client(single, "client1")
     job = _classify(client, 2, bid_window_s=3, deadline_s=120)
-    _wait_for(lambda: _stage(single, job.id) == "running", "the provider starts the job")
+    wait_for(lambda: _stage(single, job.id) == "running", "the provider to start the job", timeout=60)
     single.kill(0)
     single.restart(0)
     assert job.wait(timeout=120) is JobStatus.FINALIZED, job.why()
     events = client.market.job_events(job.id, from_block=client.deployment.block)
     assert len([e for e in events if isinstance(e, ResultCommitted)]) == 1
     assert job.result().result.result["index"] in range(10)
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting until {what}")

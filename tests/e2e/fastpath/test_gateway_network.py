@@ -25,6 +25,7 @@ from deai.client.channels import FastPath
 from deai.node.fastpath.receipts import RECEIPT_HEADER, SignedReceipt
 from deai.runtime.demo_models import demo_model_dirs
 from deai.testing.network import GatewayProcess, LocalNetwork, ProviderSpec, start_gateway
+from deai.testing.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -180,10 +181,8 @@ def test_channels_close_and_every_token_is_accounted_for(
     sessions = fast.sessions()
     for session in sessions:
         session.start_close()
-    deadline = time.monotonic() + 60
-    while any(s.chain_state().exists for s in sessions):
-        assert time.monotonic() < deadline, "every provider closes its channels when asked"
-        time.sleep(0.25)
+    wait_for(lambda: not any(s.chain_state().exists for s in sessions),
+             "every provider to close its channels when asked", timeout=60, interval=0.25)
 
     token = _token(network)
     total = sum(earned.values())

@@ -11,8 +11,7 @@ challenged by the validators and slashed, and the game is told and takes the lin
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +36,7 @@ from deai.runtime.demo_models import demo_model_dirs
 from deai.runtime.execute import WorkloadResult
 from deai.store import GatewayClient, LocalStore
 from deai.testing.network import LocalNetwork, ProviderSpec, ValidatorSpec
+from deai.testing.waiting import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "onchain"
 sys.path.insert(0, str(EXAMPLES))
@@ -82,15 +82,6 @@ def stage(network: LocalNetwork, tmp_path_factory: pytest.TempPathFactory) -> St
     return Stage(w3, deployment, AIRequests(w3, deployment), LocalStore(tmp_path_factory.mktemp("players")))
 
 
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _manifest(network: LocalNetwork, stage: Stage, manifest_cid: str) -> Manifest:
     with GatewayClient([p.url for p in network.running], timeout=10.0) as gateway:
         gateway.fetch(manifest_cid, stage.store)
@@ -110,7 +101,7 @@ def test_the_npc_speaks_the_generators_line_delivered_by_a_provider_process(
     assert manifest.job_id == request.request_id and manifest.model_cid == request.model_cid
     # validators re-checked the job (p = 100 %) and let it stand: the provider is paid
     jobs = JobMarket(stage.w3, stage.ai.market_address())
-    _wait_for(lambda: jobs.job(request.request_id).status is JobStatus.FINALIZED, "the job to finalize")
+    wait_for(lambda: jobs.job(request.request_id).status is JobStatus.FINALIZED, "the job to finalize", timeout=90)
     assert stage.ai.request(request.request_id).status is RequestStatus.DELIVERED
     # and the delivered line is the committed result's, under the provider's signed manifest
     checks = verify_delivery(stage.ai, jobs, request.request_id, stage.store, [p.url for p in network.running],
@@ -150,8 +141,8 @@ def test_a_cheaters_optimistic_answer_is_disputed_slashed_and_the_consumer_told(
                                           verification=Verification.rescore(10_000))
     assert played.provider == cheater and played.line == "lorem ipsum"  # noise, delivered at once
     balance = stage.ai.balance_of(played.game)
-    _wait_for(lambda: stage.ai.request(request.request_id).status is RequestStatus.FAILED,
-              "the validators to prove the line wrong and a provider node to settle the request", 120)
+    wait_for(lambda: stage.ai.request(request.request_id).status is RequestStatus.FAILED,
+             "the validators to prove the line wrong and a provider node to settle the request", timeout=120)
     failed = next(e for e in stage.ai.request_events(request.request_id, from_block=request.block_number)
                   if isinstance(e, AIRequestFailed))
     assert failed.reason is FailureReason.FRAUD_PROVEN

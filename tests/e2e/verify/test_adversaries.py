@@ -11,8 +11,7 @@ validator3 is a false challenger throughout: it challenges honest work and loses
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,6 +27,7 @@ from deai.runtime.datasets import digits_split
 from deai.runtime.demo_models import demo_model_dirs
 from deai.runtime.spec import WorkloadSpec
 from deai.testing.network import LocalNetwork, ProviderSpec, ValidatorSpec
+from deai.testing.waiting import wait_for
 from deai.units import tokens
 from deai.verify.evidence import parse_evidence
 from deai.verify.redundancy import accept_distinct
@@ -99,20 +99,11 @@ def _generate_spec(client: Client, seed: int) -> dict[str, object]:
     }
 
 
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _run_by(client: Client, spec: dict[str, object], role: str) -> Job:
     """Post a job and give it to ``role`` (its bid, accepted by the client)."""
     job = client.submit(spec, max_price=tokens(3), bid_window_s=6)
     provider = demo_account(role).address
-    _wait_for(lambda: client.market.bid_of(job.id, provider) > 0, f"a bid from {role}")
+    wait_for(lambda: client.market.bid_of(job.id, provider) > 0, f"a bid from {role}", timeout=30)
     client.market.accept_bid(client.account, job.id, provider)
     return job
 
@@ -136,8 +127,8 @@ def _assert_slashed(net: LocalNetwork, client: Client, job: Job, role: str) -> J
     slashed = Staking(client.w3, client.deployment).decoder.of_type(receipt["logs"], Slashed)
     assert [str(s.who) for s in slashed] == [str(demo_account(role).address)]
     provider = next(p for p in net.running if p.spec.role == role)
-    _wait_for(lambda: httpx.get(f"{provider.url}/v1/jobs/{job.id}").json()["stage"] == "slashed",
-              f"{role} to record job {job.id} as slashed")
+    wait_for(lambda: httpx.get(f"{provider.url}/v1/jobs/{job.id}").json()["stage"] == "slashed",
+             f"{role} to record job {job.id} as slashed", timeout=30)
     challenged = _challenge(client, job)
     assert str(challenged.challenger) in (_addr("validator1"), _addr("validator2"))
     return challenged
@@ -190,7 +181,7 @@ def test_a_colluding_redundant_pair_is_outvoted_by_the_validators_own_run(networ
     by_role = {role: j for j in jobs for role in ("provider1", "provider2", "provider3")
                if chosen[j.id] == demo_account(role).address}
     # the pair agree with each other (identical result hashes) and disagree with the honest run
-    _wait_for(lambda: all(client.market.result(j.id) is not None for j in jobs), "three results")
+    wait_for(lambda: all(client.market.result(j.id) is not None for j in jobs), "three results", timeout=30)
     hashes = {role: client.market.result(j.id).result_hash for role, j in by_role.items()}  # type: ignore[union-attr]
     assert hashes["provider2"] == hashes["provider3"] != hashes["provider1"]
     for role in ("provider2", "provider3"):
@@ -241,14 +232,14 @@ def test_the_validators_earn_the_fees_of_the_jobs_they_watched(network: LocalNet
         client.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
     advance(length)  # a fresh epoch: its first tick syncs what the jobs above parked
-    _wait_for(lambda: any(e.amount > 0 for e in synced()), "a validator to sync the parked fees", timeout=60)
+    wait_for(lambda: any(e.amount > 0 for e in synced()), "a validator to sync the parked fees", timeout=60)
     epoch = max(e.epoch for e in synced() if e.amount > 0)
     pot = pool.epoch(epoch).pot
     assert pot > 0
     advance(length)  # epoch + 1: every validator reports its scores for `epoch`
-    _wait_for(lambda: pool.epoch(epoch).reports == 3, "three reports", timeout=60)
+    wait_for(lambda: pool.epoch(epoch).reports == 3, "three reports", timeout=60)
     advance(length)  # epoch + 2: the shares of `epoch` can be claimed
-    _wait_for(lambda: pool.epoch(epoch).claims == 3, "three claims", timeout=60)
+    wait_for(lambda: pool.epoch(epoch).claims == 3, "three claims", timeout=60)
     books = pool.epoch(epoch)
     claimed = {str(c.validator): int(c.amount) for c in pool.claims(from_block=client.deployment.block)
                if c.epoch == epoch}
