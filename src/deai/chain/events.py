@@ -17,16 +17,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar, TypeVar
 
-from eth_typing import ABIEvent
-from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3._utils.events import get_event_data
 from web3.types import LogReceipt
 
 from deai.chain.cids import bytes_to_cid
 from deai.chain.compile import compile_contract
-from deai.chain.follow import ChainEvent
+from deai.chain.follow import ChainEvent, EventAbis
 from deai.chain.types import (
     AssetKind,
     JobReason,
@@ -496,24 +493,16 @@ class EventDecoder:
 
     def __init__(self, w3: Web3, addresses: Mapping[str, str]) -> None:
         self.w3 = w3
-        self._by_address: dict[str, tuple[str, dict[bytes, ABIEvent]]] = {}
+        self._abis = EventAbis()
         for name, address in addresses.items():
-            if name not in EVENT_TYPES:
-                continue
-            abis = [typing.cast(ABIEvent, item) for item in compile_contract(name).abi
-                    if item.get("type") == "event"]
-            topics = {bytes(event_abi_to_log_topic(abi)): abi for abi in abis}
-            self._by_address[address.lower()] = (name, topics)
+            if name in EVENT_TYPES:
+                self._abis.add(name, address, compile_contract(name).abi)
 
     def decode_log(self, log: LogReceipt) -> ChainLog | None:
-        entry = self._by_address.get(str(log["address"]).lower())
-        if entry is None or not log["topics"]:
+        decoded = self._abis.decode(self.w3, log)
+        if decoded is None:
             return None
-        name, topics = entry
-        abi = topics.get(bytes(log["topics"][0]))
-        if abi is None:
-            return None
-        data = get_event_data(self.w3.codec, abi, log)
+        name, data = decoded
         return typed_event(
             name, str(data["event"]), dict(data["args"]), block_number=int(log["blockNumber"]),
             transaction_hash="0x" + bytes(log["transactionHash"]).hex(), log_index=int(log["logIndex"]),

@@ -5,11 +5,14 @@ up to the chain head minus ``confirmations``, decodes each with its contract's A
 returns ``ChainEvent`` records in (block, log index) order. The caller keeps the cursor
 (a node in its SQLite state, the indexer in DuckDB), so following resumes exactly where it
 stopped after a restart. ``rewind`` re-reads the last blocks, which is how a consumer that
-keys events by (block hash, log index) survives a reorg.
+keys events by (block hash, log index) survives a reorg. ``EventAbis`` (address → contract
+name and topic → event ABI) is the table it decodes with; ``deai.chain.events.EventDecoder``
+decodes with the same one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,7 +21,7 @@ from eth_utils.abi import event_abi_to_log_topic
 from web3 import Web3
 from web3._utils.events import get_event_data
 from web3.contract import Contract
-from web3.types import FilterParams, LogReceipt
+from web3.types import EventData, FilterParams, LogReceipt
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,32 @@ class ChainEvent:
     block_hash: str
     tx_hash: str
     log_index: int
+
+
+class EventAbis:
+    """The event ABIs of some contracts, by address and topic: what decodes any of their logs."""
+
+    def __init__(self) -> None:
+        self._by_address: dict[str, tuple[str, dict[bytes, ABIEvent]]] = {}
+
+    def add(self, name: str, address: str, abi: Iterable[Mapping[str, object]]) -> None:
+        events = [cast(ABIEvent, item) for item in abi if item.get("type") == "event"]
+        self._by_address[address.lower()] = (name, {bytes(event_abi_to_log_topic(e)): e for e in events})
+
+    def addresses(self) -> list[str]:
+        """The contracts' addresses, lowercase."""
+        return list(self._by_address)
+
+    def decode(self, w3: Web3, log: LogReceipt) -> tuple[str, EventData] | None:
+        """The contract's name and the decoded event; None for a log none of them emitted."""
+        entry = self._by_address.get(str(log["address"]).lower())
+        if entry is None or not log["topics"]:
+            return None
+        name, topics = entry
+        abi = topics.get(bytes(log["topics"][0]))
+        if abi is None:
+            return None
+        return name, get_event_data(w3.codec, abi, log)
 
 
 class EventFollower:
@@ -48,11 +77,9 @@ class EventFollower:
         self.w3 = w3
         self.max_range = max_range
         self.confirmations = confirmations
-        self._by_address: dict[str, tuple[str, dict[bytes, ABIEvent]]] = {}
+        self._abis = EventAbis()
         for name, contract in contracts.items():
-            events = [cast(ABIEvent, abi) for abi in contract.abi if abi.get("type") == "event"]
-            topics = {event_abi_to_log_topic(abi): abi for abi in events}
-            self._by_address[contract.address.lower()] = (name, topics)
+            self._abis.add(name, contract.address, contract.abi)
 
     def head(self) -> int:
         return max(0, int(self.w3.eth.block_number) - self.confirmations)
@@ -73,7 +100,7 @@ class EventFollower:
             params: FilterParams = {
                 "fromBlock": start,
                 "toBlock": end,
-                "address": [Web3.to_checksum_address(a) for a in self._by_address],
+                "address": [Web3.to_checksum_address(a) for a in self._abis.addresses()],
             }
             for log in self.w3.eth.get_logs(params):
                 event = self._decode(log)
@@ -84,14 +111,10 @@ class EventFollower:
         return events, last + 1
 
     def _decode(self, log: LogReceipt) -> ChainEvent | None:
-        entry = self._by_address.get(str(log["address"]).lower())
-        if entry is None or not log["topics"]:
+        decoded = self._abis.decode(self.w3, log)
+        if decoded is None:
             return None
-        name, topics = entry
-        abi = topics.get(bytes(log["topics"][0]))
-        if abi is None:
-            return None
-        data = get_event_data(self.w3.codec, abi, log)
+        name, data = decoded
         return ChainEvent(
             contract=name,
             name=str(data["event"]),

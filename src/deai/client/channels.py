@@ -551,7 +551,9 @@ class VoucherTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-class _IterStream(httpx.SyncByteStream):
+class _Chunks:
+    """A response body from an iterator of chunks; mixed into httpx's and httpx2's stream bases."""
+
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self.chunks = chunks
 
@@ -562,6 +564,10 @@ class _IterStream(httpx.SyncByteStream):
         close = getattr(self.chunks, "close", None)
         if callable(close):
             close()
+
+
+class _IterStream(_Chunks, httpx.SyncByteStream):
+    pass
 
 
 def _httpx2_transport(session: ChannelSession, httpx2: Any) -> Any:
@@ -576,17 +582,8 @@ def _httpx2_transport(session: ChannelSession, httpx2: Any) -> Any:
 
     exchange = _Exchange(session, get_pricing)
 
-    class IterStream(httpx2.SyncByteStream):  # type: ignore[misc]
-        def __init__(self, chunks: Iterator[bytes]) -> None:
-            self.chunks = chunks
-
-        def __iter__(self) -> Iterator[bytes]:
-            return self.chunks
-
-        def close(self) -> None:
-            close = getattr(self.chunks, "close", None)
-            if callable(close):
-                close()
+    class IterStream(_Chunks, httpx2.SyncByteStream):  # type: ignore[misc]
+        pass
 
     class Transport(httpx2.BaseTransport):  # type: ignore[misc]
         def handle_request(self, request: Any) -> Any:

@@ -181,6 +181,11 @@ class ValidatorState:
             table.put(self._db, record)
         return record
 
+    def _update(self, table: RowTable[_R], key: Any, changes: dict[str, Any]) -> _R:
+        """Set ``changes`` on the stored record (a fresh one with this key if none yet)."""
+        current = self._get(table, key) or table.cls(key)
+        return self._put(table, replace(current, **changes))
+
     def _select(self, table: RowTable[_R], stages: Iterable[StrEnum] | None, order: str) -> list[_R]:
         with self._lock:
             return table.select(self._db, stages, order)
@@ -194,8 +199,7 @@ class ValidatorState:
         return self._put(_JOBS, record)
 
     def update(self, job_id: int, **changes: Any) -> JobCheck:
-        current = self.get(job_id) or JobCheck(job_id)
-        return self.put(replace(current, **changes))
+        return self._update(_JOBS, job_id, changes)
 
     def jobs(self, stages: Iterable[CheckStage] | None = None) -> list[JobCheck]:
         return self._select(_JOBS, stages, "job_id")
@@ -258,8 +262,7 @@ class ValidatorState:
         return self._put(_RECEIPT_CHECKS, record)
 
     def update_receipt_check(self, key: str, **changes: Any) -> ReceiptCheck:
-        current = self.receipt_check(key) or ReceiptCheck(key)
-        return self.put_receipt_check(replace(current, **changes))
+        return self._update(_RECEIPT_CHECKS, key, changes)
 
     def receipt_checks(self, stages: Iterable[ReceiptStage] | None = None) -> list[ReceiptCheck]:
         return self._select(_RECEIPT_CHECKS, stages, "anchor_block, key")
@@ -271,8 +274,7 @@ class ValidatorState:
         return self._put(_RECEIPT_VOTES, record)
 
     def update_receipt_vote(self, digest: str, **changes: Any) -> ReceiptVote:
-        current = self.receipt_vote(digest) or ReceiptVote(digest)
-        return self.put_receipt_vote(replace(current, **changes))
+        return self._update(_RECEIPT_VOTES, digest, changes)
 
     def receipt_votes(self, stages: Iterable[VoteStage] | None = None) -> list[ReceiptVote]:
         return self._select(_RECEIPT_VOTES, stages, "vote_end, digest")
