@@ -254,6 +254,23 @@ class PoolMachine(RuleBasedStateMachine):
     def wait(self, seconds: int) -> None:
         self.m.advance(seconds)
 
+    @rule(validator=st.sampled_from(VALIDATORS), reported=st.booleans())
+    def round_trip(self, validator: str, reported: bool) -> None:
+        """A whole fee cycle in order (random steps alone seldom line one up): fees into this
+        epoch's pot, a report for it in the next epoch (or none), then the claim and the
+        sweep of what is left once claims open."""
+        waiting = [i for i, job in enumerate(self.jobs) if job not in self.finalized]
+        if waiting:
+            self.finalize(waiting[0])
+        self.sync(validator)
+        self.wait(self.length)
+        if reported:
+            self.report(validator, 1)
+        self.wait(self.length)
+        if reported:
+            self.claim(validator, 2)
+        self.sweep(2)
+
     @invariant()
     def conserved(self) -> None:
         pool = self.pool
