@@ -45,7 +45,8 @@ writes, or undoes what it wrote.
     ├── VerificationError
     │   ├── EvidenceError            a challenge's evidence is malformed or does not fit the job
     │   ├── CommitmentError          an activation commitment is malformed or of an unknown scheme
-    │   └── ReceiptFault             a provider did not serve, or served inconsistent data for, an anchored receipt
+    │   ├── ReceiptFault             a provider did not serve, or served inconsistent data for, an anchored receipt
+    │   └── NotReceiptBatch          an anchored batch holds no receipts (e.g. provenance manifests): nothing to check
     ├── NodeError
     │   ├── NodeStateError           an out-of-order change to a node's job records
     │   ├── JobTimedOut              a workload ran past its time budget and was killed
@@ -289,6 +290,13 @@ class ReceiptFault(VerificationError):
     def __init__(self, message: str, *, hint: str | None = None, permanent: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.permanent = permanent
+
+
+class NotReceiptBatch(VerificationError):
+    """An anchored batch is not a fast-path receipt batch: the provider anchors its provenance
+    manifests through the same ``Anchors`` contract. Nothing to check there, and no fault."""
+
+    default_hint = "receipt checks skip it; provenance batches are checked by `deai verify`"
 
 
 # --- nodes ---------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from deai.errors import (
     DeaiError,
     EvidenceError,
     NodeError,
+    NotReceiptBatch,
     ReceiptFault,
 )
 from deai.market.discovery import list_validators
@@ -249,6 +250,10 @@ class ReceiptChecker:
                                                      digest="0x" + receipt.leaf.hex(),
                                                      issued_at=receipt.receipt.issued_at)
             request, response = fetch_exchange(self.http, endpoint, receipt)
+        except NotReceiptBatch as exc:
+            node.state.update_receipt_check(record.key, stage=ReceiptStage.OTHER, verdict="other",
+                                            detail=exc.message[:2000])
+            return
         except ReceiptFault as exc:
             self._fault(record, exc)
             return

@@ -361,7 +361,7 @@ class ValidatorNode:
         """Check one committed result; None while its data cannot be fetched and time remains."""
         until = record.challenge_end if deadline is None else deadline
         try:
-            spec = self._spec(record.spec_cid)
+            spec = self._spec(record.spec_cid, provider=record.provider)
             claimed = self._claimed(record)
             if isinstance(claimed, Verdict):
                 return self._count(claimed)
@@ -506,7 +506,7 @@ class ValidatorNode:
         spec: WorkloadSpec | None = None
         for r in waiting:
             try:
-                spec = spec or self._spec(r.spec_cid)
+                spec = spec or self._spec(r.spec_cid, provider=r.provider)
                 result = self._claimed(r)
             except DeaiError as exc:
                 verdict = self._fetch_failed(r, exc, earliest)
@@ -695,7 +695,11 @@ class ValidatorNode:
 
     def _gateway_urls(self, first: str = "") -> list[str]:
         fetched_at, listings = self._endpoints
-        if time.monotonic() - fetched_at > 10 or not listings:
+        age = time.monotonic() - fetched_at
+        # Stale, empty, or without the provider asked for (it may have registered since the
+        # last read: nodes start side by side): read the Registry again, at most once a second.
+        unknown = bool(first) and all(address != first for address, _ in listings)
+        if age > 10 or not listings or (unknown and age > 1):
             found = list_providers(self.registry, from_block=self.deployment.block)
             listings = [(str(p.address), p.endpoint) for p in found if p.endpoint.startswith("http")]
             self._endpoints = (time.monotonic(), listings)
@@ -714,10 +718,11 @@ class ValidatorNode:
             for cid in missing:
                 client.fetch(cid, self.store)
 
-    def _spec(self, spec_cid: str) -> WorkloadSpec:
-        self._fetch([spec_cid])
+    def _spec(self, spec_cid: str, *, provider: str = "") -> WorkloadSpec:
+        # the provider that ran the job holds its spec, model and inputs: ask it first
+        self._fetch([spec_cid], provider=provider)
         spec = WorkloadSpec.parse(self.store.read_bytes(spec_cid))
-        self._fetch([spec.model, *spec.inputs])
+        self._fetch([spec.model, *spec.inputs], provider=provider)
         return spec
 
     def _claimed(self, record: JobCheck) -> WorkloadResult | Verdict:

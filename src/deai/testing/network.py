@@ -15,7 +15,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -102,12 +104,10 @@ class LocalNetwork:
             raise
         self.start_providers(timeout=timeout)
         try:
-            for validator in self.validating:
-                wait_ready(
-                    validator.process,
-                    validator.log_path,
-                    f"validator {validator.spec.role}",
-                    timeout,
+            for i, validator in enumerate(self.validating):
+                self.validating[i] = _ready_or_respawn(
+                    validator, partial(self._spawn_validator, validator.spec),
+                    f"validator {validator.spec.role}", timeout,
                 )
         except BaseException:
             self.stop()
@@ -128,9 +128,10 @@ class LocalNetwork:
         try:
             for spec in self.providers:
                 self.running.append(self._spawn(spec))
-            for provider in self.running:
-                wait_ready(
-                    provider.process, provider.log_path, f"provider {provider.spec.role}", timeout
+            for i, provider in enumerate(self.running):
+                self.running[i] = _ready_or_respawn(
+                    provider, partial(self._spawn, provider.spec),
+                    f"provider {provider.spec.role}", timeout,
                 )
         except BaseException:
             self.stop()
@@ -203,6 +204,30 @@ class LocalNetwork:
         cmd = validator_command(spec, data_dir, validator.port)
         validator.process = spawn_node(cmd, self.config.deployment_file, validator.log_path)
         return validator
+
+
+PORT_TAKEN = b"Address already in use"
+Node = TypeVar("Node", ProviderProcess, ValidatorProcess)
+
+
+def _ready_or_respawn(node: Node, respawn: Callable[[], Node], name: str, timeout: float) -> Node:
+    """Wait for ``node``; if its port was taken before it could listen, start it again on another.
+
+    A port from ``free_port`` is free when picked, but until the node binds it the kernel may
+    hand the same number to any outgoing connection on the machine (ephemeral ports come from
+    the same range): rare, and only a reason to try another port.
+    """
+    for attempt in range(3):
+        try:
+            wait_ready(node.process, node.log_path, name, timeout)
+            return node
+        except NodeError:
+            if attempt == 2 or PORT_TAKEN not in node.log_path.read_bytes():
+                raise
+            with node.log_path.open("ab") as log:
+                log.write(b"\n--- port taken: started again on another port ---\n")
+            node = respawn()
+    raise AssertionError("unreachable")
 
 
 # --- a gateway process (the fast path's e2e tests and benchmark) ------------------------------

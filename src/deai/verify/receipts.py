@@ -52,6 +52,7 @@ from deai.errors import (
     InputError,
     MerkleError,
     ModelError,
+    NotReceiptBatch,
     ReceiptFault,
     SignatureError,
 )
@@ -143,9 +144,15 @@ def fetch_listing(http: httpx.Client, endpoint: str, uri: str, *, root: bytes, c
     """
     what = f"the listing {uri}"
     data = _json(_get(http, f"{endpoint.rstrip('/')}/ipfs/{uri}", what), what)
+    # A provider anchors its provenance manifests through the same Anchors contract; their
+    # listings name a "schema" (deai-manifest-batch/1) where receipt listings name a "kind".
+    kind = data.get("kind")
+    other = kind if isinstance(kind, str) else data.get("schema")
+    if isinstance(other, str) and other != LISTING_KIND:
+        raise NotReceiptBatch(f"{what} is a {other!r} listing, not a receipt batch")
     try:
-        if data.get("kind") != LISTING_KIND:
-            raise ValueError(f"its kind is {data.get('kind')!r}")
+        if kind != LISTING_KIND:
+            raise ValueError(f"its kind is {kind!r}")
         first = int(data["first_sequence"])
         leaves = tuple(_hex32(v) for v in data["leaves"])
     except (KeyError, TypeError, ValueError) as exc:

@@ -90,6 +90,7 @@ class ReceiptStage(StrEnum):
     CHALLENGING = "challenging"  # a wrong response: challenge transaction about to be sent
     CHALLENGED = "challenged"  # our challenge is on chain
     MISSED = "missed"  # the challenge window closed before the check ended
+    OTHER = "other"  # the anchored batch is not receipts (the provider's provenance manifests)
 
 
 @dataclass(frozen=True)

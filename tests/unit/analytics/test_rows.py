@@ -30,7 +30,10 @@ def test_stake_follows_deposits_unbonding_and_slashes_active_stake_first() -> No
     stakes = [dict(zip(columns, r, strict=True)) for r in rows["stake_events"]]
     assert [(s["kind"], s["staked_after"], s["unbonding_after"]) for s in stakes] == [
         ("staked", 150, 0), ("unbonding", 30, 120), ("slashed", 0, 110)]
-    assert rows["slash_events"][0][-1] == 7  # the job its transaction settled
+    slash_columns = ["block_number", "log_index", "tx_hash", "ts",
+                     *[c.split()[0] for c in FACT_TABLES["slash_events"].split(", ")]]
+    slash = dict(zip(slash_columns, rows["slash_events"][0], strict=True))
+    assert slash["job_id"] == 7 and slash["receipt_digest"] is None  # the job its transaction settled
     assert rows["job_events"][0][5] == "JobSettled"
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from deai.errors import EvidenceError, ReceiptFault
+from deai.errors import EvidenceError, NotReceiptBatch, ReceiptFault
 from deai.node.adversary import cheating, fastpath_cheat, lazy_embeddings
 from deai.node.fastpath.anchoring import listing_document
 from deai.node.fastpath.receipts import (
@@ -141,6 +141,19 @@ def test_a_listing_that_does_not_hash_to_the_anchored_root_is_a_permanent_fault(
     with provider.client() as http, pytest.raises(ReceiptFault, match="root anchored on chain") as caught:
         fetch_listing(http, "http://p", "bafylisting", root=b"\x00" * 32, count=5)
     assert caught.value.permanent
+
+
+def test_a_provenance_batch_is_not_a_receipt_batch_and_no_fault() -> None:
+    # Providers anchor provenance manifests through the same Anchors contract: a sampled leaf
+    # of such a batch is skipped, never counted against the provider.
+    provider = Provider()
+    receipts = {k: v for k, v in provider.listing.items() if k != "kind"}
+    provider.listing = {**receipts, "schema": "deai-manifest-batch/1"}  # as deai.provenance writes it
+    with provider.client() as http, pytest.raises(NotReceiptBatch, match="not a receipt batch"):
+        fetch_listing(http, "http://p", "bafylisting", root=provider.tree.root, count=5)
+    provider.listing = {**receipts, "kind": None}
+    with provider.client() as http, pytest.raises(ReceiptFault, match="its kind is None"):
+        fetch_listing(http, "http://p", "bafylisting", root=provider.tree.root, count=5)
 
 
 def test_a_receipt_signed_by_another_key_or_with_a_wrong_proof_is_refused() -> None:
