@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -85,22 +85,31 @@ class Evidence(BaseModel):
 
 def parse_evidence(data: bytes | str | dict[str, Any]) -> Evidence:
     """Read evidence from JSON bytes, a string or a dict; anything malformed → EvidenceError."""
+    return parse_document(data, Evidence, what="evidence", limit=MAX_EVIDENCE_BYTES)
+
+
+_Doc = TypeVar("_Doc", bound=BaseModel)
+
+
+def parse_document(data: bytes | str | dict[str, Any], model: type[_Doc], *, what: str, limit: int) -> _Doc:
+    """An evidence document of type ``model`` from JSON bytes, a string or a dict (at most
+    ``limit`` bytes); anything malformed → EvidenceError naming ``what`` and the first bad field."""
     if isinstance(data, (bytes, str)):
         raw = data.encode() if isinstance(data, str) else data
-        if len(raw) > MAX_EVIDENCE_BYTES:
-            raise EvidenceError(f"evidence is {len(raw)} bytes, over the {MAX_EVIDENCE_BYTES}-byte limit")
+        if len(raw) > limit:
+            raise EvidenceError(f"{what} is {len(raw)} bytes, over the {limit}-byte limit")
         try:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EvidenceError(f"evidence is not valid JSON: {exc}") from None
+            raise EvidenceError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise EvidenceError("evidence must be a JSON object")
+        raise EvidenceError(f"{what} must be a JSON object")
     try:
-        return Evidence.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "evidence"
-        raise EvidenceError(f"malformed evidence: {where}: {first['msg']}") from None
+        raise EvidenceError(f"malformed {what}: {where}: {first['msg']}") from None
 
 
 def check_evidence(

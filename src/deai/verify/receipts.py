@@ -45,7 +45,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 from eth_utils.address import to_checksum_address
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deai.errors import (
     EvidenceError,
@@ -64,6 +64,7 @@ from deai.runtime.compare import compare_arrays, policy_for
 from deai.runtime.execute import Executor, text_generator_of
 from deai.runtime.spec import canonical_json
 from deai.runtime.tasks import EmbedRequest, load_npy
+from deai.verify.evidence import parse_document
 from deai.verify.sampling import receipt_ticket, selected
 
 EVIDENCE_KIND: Literal["deai-receipt-evidence"] = "deai-receipt-evidence"
@@ -439,22 +440,7 @@ class ReceiptEvidence(BaseModel):
 
 def parse_receipt_evidence(data: bytes | str | dict[str, Any]) -> ReceiptEvidence:
     """Read receipt evidence from JSON bytes, a string or a dict; anything malformed → EvidenceError."""
-    if isinstance(data, (bytes, str)):
-        raw = data.encode() if isinstance(data, str) else data
-        if len(raw) > MAX_RECEIPT_EVIDENCE_BYTES:
-            raise EvidenceError(f"receipt evidence is {len(raw)} bytes, over the {MAX_RECEIPT_EVIDENCE_BYTES}-byte limit")
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EvidenceError(f"receipt evidence is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise EvidenceError("receipt evidence must be a JSON object")
-    try:
-        return ReceiptEvidence.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "evidence"
-        raise EvidenceError(f"malformed receipt evidence: {where}: {first['msg']}") from None
+    return parse_document(data, ReceiptEvidence, what="receipt evidence", limit=MAX_RECEIPT_EVIDENCE_BYTES)
 
 
 @dataclass(frozen=True)
