@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 from eth_account.signers.local import LocalAccount
@@ -68,3 +70,32 @@ def load_account(ctx: typer.Context, key: str | None, devnet_role: str | None) -
     assert key is not None
     config = state(ctx).config
     return Keystore(config.keystore_dir).load(key, resolve_password(config))
+
+
+class Daemon(Protocol):
+    """What ``run_node`` needs of a provider or validator node."""
+
+    address: str
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def run_forever(self, stop: threading.Event) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def run_node(node: Daemon, kind: str) -> None:
+    """Start ``node``, print its ready line, run it until SIGTERM or Ctrl-C, then stop it."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    node.start()
+    try:
+        # One plain line that scripts and tests wait for.
+        print(f"{kind} {node.address} ready at {node.endpoint}", flush=True)
+        node.run_forever(stop)
+    finally:
+        node.stop()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from deai.chain.deploy import Deployment
-from deai.cli.common import KeyOption, RoleOption, load_account, state
+from deai.cli.common import KeyOption, RoleOption, load_account, run_node, state
 from deai.errors import ConfigError
 from deai.node.provider import ProviderNode, ProviderSettings
 from deai.runtime.spec import WORKLOAD_KINDS
@@ -112,14 +110,4 @@ def start(
         delay_s=delay,
         cheat=cheat,
     )
-    node = ProviderNode(config, account, deployment, settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    node.start()
-    try:
-        # One plain line that scripts and tests wait for.
-        print(f"provider {node.address} ready at {node.endpoint}", flush=True)
-        node.run_forever(stop)
-    finally:
-        node.stop()
+    run_node(ProviderNode(config, account, deployment, settings), "provider")

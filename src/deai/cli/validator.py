@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +11,16 @@ import typer
 from rich.table import Table
 
 from deai.chain.deploy import Deployment
-from deai.cli.common import JsonOption, KeyOption, RoleOption, console, emit, load_account, state
+from deai.cli.common import (
+    JsonOption,
+    KeyOption,
+    RoleOption,
+    console,
+    emit,
+    load_account,
+    run_node,
+    state,
+)
 from deai.config import Config
 from deai.errors import ConfigError
 
@@ -90,17 +97,7 @@ def start(
                                  receipt_sample_bps=round(receipt_sample_rate * 10_000),
                                  gateways=tuple(gateway or ()))
     account = load_account(ctx, key, devnet_role)
-    node = ValidatorNode(config, account, _deployment(config), settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    node.start()
-    try:
-        # One plain line that scripts and tests wait for.
-        print(f"validator {node.address} ready at {node.endpoint}", flush=True)
-        node.run_forever(stop)
-    finally:
-        node.stop()
+    run_node(ValidatorNode(config, account, _deployment(config), settings), "validator")
 
 
 @app.command("scores")
