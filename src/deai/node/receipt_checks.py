@@ -217,14 +217,13 @@ class ReceiptChecker:
         return max(10, self.window() // 10)
 
     def _endpoint(self, provider: str) -> str:
-        for address, url in self._listed():
+        for address, url in self.node.provider_listings(provider):
             if address.lower() == provider.lower():
                 return url
         raise ReceiptFault(f"provider {provider} lists no HTTP endpoint in the Registry")
 
     def _listed(self) -> list[tuple[str, str]]:
-        self.node._gateway_urls()  # refreshes the Registry listing (cached for a few seconds)
-        return list(self.node._endpoints[1])
+        return self.node.provider_listings()
 
     def _check(self, record: ReceiptCheck) -> None:
         node = self.node

@@ -693,16 +693,21 @@ class ValidatorNode:
 
     # --- data ----------------------------------------------------------------------------------
 
-    def _gateway_urls(self, first: str = "") -> list[str]:
+    def provider_listings(self, wanted: str = "") -> list[tuple[str, str]]:
+        """(address, HTTP endpoint) of every active provider, from the Registry (cached 10 s)."""
         fetched_at, listings = self._endpoints
         age = time.monotonic() - fetched_at
         # Stale, empty, or without the provider asked for (it may have registered since the
         # last read: nodes start side by side): read the Registry again, at most once a second.
-        unknown = bool(first) and all(address != first for address, _ in listings)
+        unknown = bool(wanted) and all(address.lower() != wanted.lower() for address, _ in listings)
         if age > 10 or not listings or (unknown and age > 1):
             found = list_providers(self.registry, from_block=self.deployment.block)
             listings = [(str(p.address), p.endpoint) for p in found if p.endpoint.startswith("http")]
             self._endpoints = (time.monotonic(), listings)
+        return list(listings)
+
+    def _gateway_urls(self, first: str = "") -> list[str]:
+        listings = self.provider_listings(first)
         urls = [url for address, url in listings if address == first]
         urls += [url for address, url in listings if address != first]
         return urls + list(self.settings.gateways)
